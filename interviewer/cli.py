@@ -45,14 +45,8 @@ def _bank(bank_dir: Optional[Path], rubric_dir: Optional[Path]):
 
 @app.callback(invoke_without_command=True)
 def _root(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand is not None:
-        return
-    try:
-        from tui.app import run  # noqa: PLC0415 - the TUI is only imported when opened
-    except ImportError:
+    if ctx.invoked_subcommand is None:
         out.print(ctx.get_help(), markup=False)
-        raise typer.Exit(0) from None
-    run()
 
 
 @bank_app.command("validate")
@@ -105,9 +99,9 @@ def bank_show(qid: str = typer.Argument(..., help="Question id."), bank_dir: Opt
 
     bank = _bank(bank_dir, rubric_dir)
     if qid not in bank.questions:
-        from interviewer.bank.search import search  # noqa: PLC0415
+        from rapidfuzz import fuzz, process  # noqa: PLC0415
 
-        hints = ", ".join(q.id for q, _ in search(bank, qid, limit=3))
+        hints = ", ".join(match for match, _, _ in process.extract(qid, list(bank.questions), scorer=fuzz.ratio, limit=3, score_cutoff=70))
         err.print(f"error: unknown question id '{qid}'." + (f" Did you mean: {hints}?" if hints else ""), markup=False)
         raise typer.Exit(2)
     out.print(question_markdown(bank, qid), markup=False)

@@ -130,3 +130,23 @@ def test_load_bank_refuses_broken_data(mini: Path) -> None:
     assert any(p.qid == "attention.formula" and "penalty" in p.message for p in info.value.problems)
     bank, problems = check_bank(mini / "question_bank", mini / "rubrics")
     assert bank is not None and problems
+
+
+def test_cache_is_used_and_any_edit_misses_it(mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "bank-cache"
+    monkeypatch.setenv("INTERVIEWER_CACHE_DIR", str(cache))
+    first = load_bank(mini / "question_bank", mini / "rubrics")
+    cached = list(cache.glob("bank-*.json"))
+    assert len(cached) == 1
+    assert load_bank(mini / "question_bank", mini / "rubrics").questions == first.questions
+    _edit(mini / "rubrics" / "attention.yaml", "weight: 2", "weight: 5")
+    assert load_bank(mini / "question_bank", mini / "rubrics").rubric("attention.formula").total_weight == 9
+    assert list(cache.glob("bank-*.json")) != cached
+    # A damaged cache file is rebuilt, never trusted.
+    damaged = next(cache.glob("bank-*.json"))
+    damaged.write_text("{not json", encoding="utf-8")
+    assert load_bank(mini / "question_bank", mini / "rubrics").rubric("attention.formula").total_weight == 9
+    # A broken edit is reported even though an older version was cached.
+    _edit(mini / "rubrics" / "attention.yaml", "weight: 5", "weight: -5")
+    with pytest.raises(BankError):
+        load_bank(mini / "question_bank", mini / "rubrics")

@@ -7,6 +7,7 @@ is one, and how to fix it. ``load_bank`` refuses a bank with problems;
 
 from __future__ import annotations
 
+import hashlib
 import os
 import unicodedata
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from interviewer.bank.models import (
     Question,
@@ -412,13 +413,89 @@ def near_duplicates(questions: Iterable[Question], threshold: float = NEAR_DUPLI
     return pairs
 
 
+class _BankCache(BaseModel):
+    """What a validated bank is cached as (JSON, re-validated by pydantic's fast path)."""
+
+    version: str
+    taxonomy: Taxonomy
+    questions: list[Question]
+    rubrics: list[Rubric]
+    question_files: dict[str, str]
+    question_lines: dict[str, int]
+
+
+def _fingerprint(bank_dir: Path, rubric_dir: Path) -> str:
+    from interviewer import __version__
+
+    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
+    for folder in (bank_dir, rubric_dir):
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _cache_dir() -> Path | None:
+    if os.environ.get("INTERVIEWER_NO_CACHE"):
+        return None
+    configured = os.environ.get("INTERVIEWER_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("interviewer", appauthor=False))
+
+
 def load_bank(bank_dir: Path | None = None, rubric_dir: Path | None = None) -> Bank:
-    """Load the bank and the rubrics; raise ``BankError`` naming every problem."""
+    """Load the bank and the rubrics; raise ``BankError`` naming every problem.
+
+    A bank that validated is cached as JSON keyed by a hash of every file's bytes,
+    so later starts skip YAML parsing; any edit to any file misses the cache.
+    """
     default_bank, default_rubrics = default_dirs() if bank_dir is None or rubric_dir is None else (bank_dir, rubric_dir)
-    bank, problems = _load(bank_dir or default_bank, rubric_dir or default_rubrics)
+    bank_dir, rubric_dir = bank_dir or default_bank, rubric_dir or default_rubrics
+    cache_dir = _cache_dir()
+    cache_file = cache_dir / f"bank-{_fingerprint(bank_dir, rubric_dir)}.json" if cache_dir else None
+    if cache_file is not None and cache_file.exists():
+        try:
+            cached = _BankCache.model_validate_json(cache_file.read_bytes())
+        except (ValidationError, OSError):
+            pass  # stale or damaged cache: rebuild it below
+        else:
+            return Bank(
+                cached.taxonomy,
+                {q.id: q for q in cached.questions},
+                {r.question: r for r in cached.rubrics},
+                cached.question_files,
+                cached.question_lines,
+            )
+    bank, problems = _load(bank_dir, rubric_dir)
     if problems or bank is None:
         raise BankError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+    if cache_file is not None:
+        _write_cache(cache_file, bank)
     return bank
+
+
+def _write_cache(cache_file: Path, bank: Bank) -> None:
+    from interviewer import __version__
+
+    payload = _BankCache(
+        version=__version__,
+        taxonomy=bank.taxonomy,
+        questions=list(bank.questions.values()),
+        rubrics=list(bank.rubrics.values()),
+        question_files=bank.question_files,
+        question_lines={k: v for k, v in bank.question_lines.items() if v is not None},
+    )
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        for old in cache_file.parent.glob("bank-*.json"):
+            old.unlink(missing_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(payload.model_dump_json(), encoding="utf-8")
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only cache dir only costs speed
 
 
 def check_bank(bank_dir: Path | None = None, rubric_dir: Path | None = None, *, allowed_pairs: set[frozenset[str]] | None = None) -> tuple[Bank | None, list[Problem]]:

@@ -40,3 +40,24 @@ def search(bank: Bank, query: str, limit: int = 10, cutoff: float = 60.0) -> lis
             scored.append((question, float(score)))
     scored.sort(key=lambda pair: (-pair[1], pair[0].id))
     return scored[:limit]
+
+
+def _compact(text: str) -> str:
+    return _key(text).replace(" ", "")
+
+
+def find_question(bank: Bank, text: str, threshold: float = 90.0) -> Question | None:
+    """The bank question with this text: exact after normalisation, else fuzzy >= ``threshold``
+    against its text or the quotes of its sources; None when nothing is close enough."""
+    wanted = _compact(text)
+    best: tuple[float, Question] | None = None
+    for question in bank.questions.values():
+        candidates = [question.text, *(s.quote for s in question.sources)]
+        for candidate in candidates:
+            key = _compact(candidate)
+            if key == wanted:
+                return question
+            score = fuzz.ratio(wanted, key)
+            if score >= threshold and (best is None or score > best[0]):
+                best = (score, question)
+    return best[1] if best else None

@@ -190,6 +190,45 @@ def bank_bench(repeat: int = typer.Option(20, "--repeat", min=1), bank_dir: Opti
     )
 
 
+@app.command("eval")
+def eval_cmd(
+    file: Path = typer.Argument(..., help="Graded answers, JSON lines: question, answer, gold_score, kind."),
+    judge: str = typer.Option("offline", "--judge", help="offline | openai | local"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", envvar="INTERVIEWER_BASE_URL", help="OpenAI-compatible endpoint (openai judge)."),
+    model: Optional[str] = typer.Option(None, "--model", envvar="INTERVIEWER_MODEL", help="Model name (openai judge) or path (local judge)."),
+    bank_dir: Optional[Path] = BankDir,
+    rubric_dir: Optional[Path] = RubricDir,
+) -> None:
+    """Grade a file of graded answers and compare with the gold scores."""
+    from interviewer.evaluation import EvalInputError, read_items, run_eval  # noqa: PLC0415
+    from interviewer.judges import make_judge  # noqa: PLC0415
+
+    bank = _bank(bank_dir, rubric_dir)
+    settings = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v}
+    try:
+        items = read_items(file)
+        the_judge = make_judge(judge, **settings)
+        result = run_eval(bank, the_judge, items, file)
+    except (EvalInputError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    summary = result.summary()
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        return
+    out.print(f"judge: {summary['judge']}   answers: {summary['n']}   ungraded: {summary['ungraded']}", markup=False)
+    out.print(f"spearman {summary['spearman']:.3f}   qwk {summary['qwk']:.3f}   mae {summary['mae']:.2f}", markup=False)
+    out.print(f"adversarial answers scored > 1: {summary['adversarial_over_1']} of {summary['adversarial_n']}   (injection flagged in {summary['injection_flagged']} answers)", markup=False)
+    out.print(f"latency per answer: p50 {summary['latency_ms_p50']} ms, p95 {summary['latency_ms_p95']} ms", markup=False)
+    table = Table(title="mean score per kind", show_edge=False, title_justify="left")
+    for column in ("kind", "judge", "gold"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, mean in summary["per_kind"].items():
+        table.add_row(kind, f"{mean:.2f}", f"{summary['gold_per_kind'][kind]:.2f}")
+    out.print(table)
+
+
 def main() -> None:
     app()
 

@@ -79,8 +79,9 @@ def test_search_command_reports_no_match() -> None:
     assert result.exit_code == 1 and "no question matches" in result.output
 
 
-def test_export_jsonl(bank) -> None:
+def test_export_jsonl() -> None:
     result = runner.invoke(app, ["bank", "export", "--format", "jsonl"])
+    bank = load_bank()
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.output.splitlines()]
     assert len(records) == len(bank.questions)

@@ -225,6 +225,24 @@ def _fields_at(model: type, loc: list[Any]) -> str:
 # --------------------------------------------------------------------------- loading
 
 
+def _read_topic_file(path: Path, label: str, model: type[QuestionFile] | type[RubricFile], list_key: str, problems: list[Problem]):
+    """Parse one ``<topic>.yaml`` (bank or rubrics): (raw mapping with lines, validated header) or None."""
+    raw = _read_yaml(path, label, problems)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(Problem(label, 1, None, f"the file must be a mapping with 'topic' and '{list_key}'", f"start the file with 'topic: <topic>' and '{list_key}:'"))
+        return None
+    try:
+        header = model.model_validate(_strip_lines(raw))
+    except ValidationError as exc:
+        problems.extend(_validation_problems(exc, raw, label, None, model))
+        return None
+    if header.topic != path.stem:
+        problems.append(Problem(label, raw.get(LINE_KEY), None, f"topic '{header.topic}' does not match the file name", f"name the file {header.topic}.yaml or set 'topic: {path.stem}'"))
+    return raw, header
+
+
 def _load(bank_dir: Path, rubric_dir: Path) -> tuple[Bank | None, list[Problem]]:
     problems: list[Problem] = []
     tax_label = f"question_bank/{TAXONOMY_FILE}"
@@ -246,19 +264,10 @@ def _load(bank_dir: Path, rubric_dir: Path) -> tuple[Bank | None, list[Problem]]
         if path.name == TAXONOMY_FILE or path.name.startswith("_"):
             continue
         label = f"question_bank/{path.name}"
-        raw = _read_yaml(path, label, problems)
-        if raw is None:
+        loaded = _read_topic_file(path, label, QuestionFile, "questions", problems)
+        if loaded is None:
             continue
-        if not isinstance(raw, dict):
-            problems.append(Problem(label, 1, None, "the file must be a mapping with 'topic' and 'questions'", "start the file with 'topic: <topic>' and 'questions:'"))
-            continue
-        try:
-            qfile = QuestionFile.model_validate(_strip_lines(raw))
-        except ValidationError as exc:
-            problems.extend(_validation_problems(exc, raw, label, None, QuestionFile))
-            continue
-        if qfile.topic != path.stem:
-            problems.append(Problem(label, raw.get(LINE_KEY), None, f"topic '{qfile.topic}' does not match the file name", f"name the file {qfile.topic}.yaml or set 'topic: {path.stem}'"))
+        raw, qfile = loaded
         if qfile.topic not in taxonomy.topics:
             problems.append(Problem(label, raw.get(LINE_KEY), None, f"unknown topic '{qfile.topic}'", f"add it to question_bank/{TAXONOMY_FILE} or use one of: {', '.join(taxonomy.topics)}"))
             continue
@@ -307,19 +316,10 @@ def _load_rubrics(rubric_dir: Path, questions: dict[str, Question], problems: li
         if path.name.startswith("_"):
             continue
         label = f"rubrics/{path.name}"
-        raw = _read_yaml(path, label, problems)
-        if raw is None:
+        loaded = _read_topic_file(path, label, RubricFile, "rubrics", problems)
+        if loaded is None:
             continue
-        if not isinstance(raw, dict):
-            problems.append(Problem(label, 1, None, "the file must be a mapping with 'topic' and 'rubrics'", "start the file with 'topic: <topic>' and 'rubrics:'"))
-            continue
-        try:
-            rfile = RubricFile.model_validate(_strip_lines(raw))
-        except ValidationError as exc:
-            problems.extend(_validation_problems(exc, raw, label, None, RubricFile))
-            continue
-        if rfile.topic != path.stem:
-            problems.append(Problem(label, raw.get(LINE_KEY), None, f"topic '{rfile.topic}' does not match the file name", f"name the file {rfile.topic}.yaml or set 'topic: {path.stem}'"))
+        raw, _ = loaded
         for index, entry in enumerate(raw.get("rubrics") or []):
             if not isinstance(entry, dict):
                 problems.append(Problem(label, None, None, f"rubrics[{index}] is not a mapping", "write each rubric as a mapping with question, keypoints, reference_answer"))

@@ -186,3 +186,12 @@ def test_offline_misconception_respects_negation(mini_bank) -> None:
     assert [m.misconception_id for m in wrong.misconceptions] == ["scale_normalises"]
     assert right.misconceptions == []
     assert wrong.score < right.score
+
+
+def test_aliases_are_normalised_like_answers(mini_bank) -> None:
+    # The answer is NFKC-normalised (ᵀ -> T), so a rubric alias written with ᵀ must be too.
+    rubric = mini_bank.rubric("attention.formula")
+    keypoint = rubric.keypoints[0].model_copy(update={"aliases": ["softmax(QKᵀ/√d_k)V", "缩放点积"]})
+    special = rubric.model_copy(update={"keypoints": [keypoint, *rubric.keypoints[1:]]})
+    grade = OfflineJudge().grade(mini_bank.question("attention.formula"), special, "公式：softmax(QKᵀ/√d_k)V，即缩放点积注意力。")
+    assert grade.verdict("formula").status is Status.covered

@@ -93,7 +93,8 @@ class Compact:
 
 
 def compact_key(text: str) -> str:
-    return "".join(text.lower().split())
+    """Rubric terms are normalised like answers (NFKC: ² -> 2, ᵀ -> T) before matching."""
+    return "".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 @dataclass(frozen=True)

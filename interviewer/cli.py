@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -174,29 +173,11 @@ def bank_stats_cmd(bank_dir: Optional[Path] = BankDir, rubric_dir: Optional[Path
     out.print("by difficulty: " + ", ".join(f"{k}: {n}" for k, n in stats.by_difficulty.items()), markup=False)
 
 
-@bank_app.command("bench")
-def bank_bench(repeat: int = typer.Option(20, "--repeat", min=1), bank_dir: Optional[Path] = BankDir, rubric_dir: Optional[Path] = RubricDir) -> None:
-    """Time loading the whole bank and all rubrics (cold process, then warm repeats)."""
-    timings = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        bank = _bank(bank_dir, rubric_dir)
-        timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    out.print(
-        f"load bank+rubrics: {len(bank.questions)} questions, {len(bank.rubrics)} rubrics; "
-        f"first {timings[0] if repeat == 1 else min(timings):.1f} ms min, {timings[len(timings) // 2]:.1f} ms p50, {timings[-1]:.1f} ms max over {repeat} runs",
-        markup=False,
-    )
-
-
 @app.command("eval")
 def eval_cmd(
     file: Path = typer.Argument(..., help="Graded answers, JSON lines: question, answer, gold_score, kind."),
-    judge: str = typer.Option("offline", "--judge", help="offline | openai | local"),
+    judge: str = typer.Option("offline", "--judge", help="Judge backend (for now only 'offline')."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", envvar="INTERVIEWER_BASE_URL", help="OpenAI-compatible endpoint (openai judge)."),
-    model: Optional[str] = typer.Option(None, "--model", envvar="INTERVIEWER_MODEL", help="Model name (openai judge) or path (local judge)."),
     bank_dir: Optional[Path] = BankDir,
     rubric_dir: Optional[Path] = RubricDir,
 ) -> None:
@@ -205,10 +186,9 @@ def eval_cmd(
     from interviewer.judges import make_judge  # noqa: PLC0415
 
     bank = _bank(bank_dir, rubric_dir)
-    settings = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v}
     try:
         items = read_items(file)
-        the_judge = make_judge(judge, **settings)
+        the_judge = make_judge(judge)
         result = run_eval(bank, the_judge, items, file)
     except (EvalInputError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)

@@ -364,13 +364,14 @@ def _rubric_problems(rubric: Rubric, raw: dict, label: str, questions: dict[str,
         if misconception.id in seen:
             found.append(Problem(label, _line_at(raw, ["misconceptions", index]), qid, f"duplicate misconception id '{misconception.id}'", "give each misconception its own id"))
         seen.add(misconception.id)
-    statements = [_norm(k.statement) for k in rubric.keypoints]
+    statements = [text_key(k.statement) for k in rubric.keypoints]
     if len(set(statements)) != len(statements):
         found.append(Problem(label, line, qid, "two keypoints have the same statement", "merge them or make each say a different fact"))
     return found
 
 
-def _norm(text: str) -> str:
+def text_key(text: str) -> str:
+    """Comparison key for question texts: NFKC, lower case, letters and digits only."""
     text = unicodedata.normalize("NFKC", text).lower()
     return "".join(ch for ch in text if ch.isalnum())
 
@@ -393,7 +394,7 @@ ASPECTS: dict[str, tuple[str, ...]] = {
 
 
 def aspects(text: str) -> frozenset[str]:
-    key = _norm(text)
+    key = text_key(text)
     return frozenset(name for name, words in ASPECTS.items() if any(w in key for w in words))
 
 
@@ -403,7 +404,7 @@ def near_duplicates(questions: Iterable[Question], threshold: float = NEAR_DUPLI
     from rapidfuzz import fuzz, process
 
     items = list(questions)
-    keys = [_norm(q.text) for q in items]
+    keys = [text_key(q.text) for q in items]
     kinds = [aspects(q.text) for q in items]
     pairs = []
     for i, key in enumerate(keys):

@@ -6,7 +6,7 @@ import unicodedata
 
 from rapidfuzz import fuzz
 
-from interviewer.bank.loader import Bank
+from interviewer.bank.loader import Bank, text_key
 from interviewer.bank.models import Question
 
 
@@ -42,19 +42,15 @@ def search(bank: Bank, query: str, limit: int = 10, cutoff: float = 60.0) -> lis
     return scored[:limit]
 
 
-def _compact(text: str) -> str:
-    return _key(text).replace(" ", "")
-
-
 def find_question(bank: Bank, text: str, threshold: float = 90.0) -> Question | None:
     """The bank question with this text: exact after normalisation, else fuzzy >= ``threshold``
     against its text or the quotes of its sources; None when nothing is close enough."""
-    wanted = _compact(text)
+    wanted = text_key(text)
     best: tuple[float, Question] | None = None
     for question in bank.questions.values():
         candidates = [question.text, *(s.quote for s in question.sources)]
         for candidate in candidates:
-            key = _compact(candidate)
+            key = text_key(candidate)
             if key == wanted:
                 return question
             score = fuzz.ratio(wanted, key)

@@ -6,27 +6,19 @@ their own modules, which this package never imports eagerly.
 
 from __future__ import annotations
 
-from typing import Any
-
 from interviewer.judges.base import Judge, JudgeUnavailable
 
-BACKENDS = ("offline", "openai", "local")
+# The OpenAI-compatible and local (transformers) judges are not built yet; they
+# join this tuple, and make_judge, when they exist.
+BACKENDS = ("offline",)
 
 
-def make_judge(name: str, **settings: Any) -> Judge:
-    """Build the judge called ``name`` ('offline', 'openai' or 'local')."""
+def make_judge(name: str) -> Judge:
+    """Build the judge called ``name`` (one of ``BACKENDS``)."""
     if name == "offline":
         from interviewer.judges.offline import OfflineJudge
 
         return OfflineJudge()
-    if name == "openai":
-        from interviewer.judges.openai_judge import OpenAIJudge
-
-        return OpenAIJudge(**settings)
-    if name == "local":
-        from interviewer.judges.local import LocalJudge
-
-        return LocalJudge(**settings)
     raise ValueError(f"unknown judge '{name}': use one of {', '.join(BACKENDS)}")
 
 

@@ -100,12 +100,12 @@ def default_dirs() -> tuple[Path, Path]:
     env_bank = os.environ.get("INTERVIEWER_BANK_DIR")
     env_rubrics = os.environ.get("INTERVIEWER_RUBRIC_DIR")
     return (
-        Path(env_bank) if env_bank else _data_dir("question_bank"),
-        Path(env_rubrics) if env_rubrics else _data_dir("rubrics"),
+        Path(env_bank) if env_bank else package_data_dir("question_bank"),
+        Path(env_rubrics) if env_rubrics else package_data_dir("rubrics"),
     )
 
 
-def _data_dir(name: str) -> Path:
+def package_data_dir(name: str) -> Path:
     try:
         installed = resources.files(f"interviewer.data.{name}")
         path = Path(str(installed))
@@ -138,7 +138,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _read_yaml(path: Path, label: str, problems: list[Problem]) -> Any:
+def read_yaml(path: Path, label: str, problems: list[Problem]) -> Any:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -164,15 +164,15 @@ def _read_yaml(path: Path, label: str, problems: list[Problem]) -> Any:
     return None
 
 
-def _strip_lines(value: Any) -> Any:
+def strip_lines(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k != LINE_KEY}
+        return {k: strip_lines(v) for k, v in value.items() if k != LINE_KEY}
     if isinstance(value, list):
-        return [_strip_lines(v) for v in value]
+        return [strip_lines(v) for v in value]
     return value
 
 
-def _line_at(value: Any, loc: Iterable[Any]) -> int | None:
+def line_at(value: Any, loc: Iterable[Any]) -> int | None:
     """The line of the deepest mapping on the path ``loc`` inside ``value``."""
     line = value.get(LINE_KEY) if isinstance(value, dict) else None
     for part in loc:
@@ -185,7 +185,7 @@ def _line_at(value: Any, loc: Iterable[Any]) -> int | None:
     return line
 
 
-def _validation_problems(exc: ValidationError, raw: Any, label: str, qid: str | None, model: type) -> list[Problem]:
+def validation_problems(exc: ValidationError, raw: Any, label: str, qid: str | None, model: type) -> list[Problem]:
     found = []
     allowed = ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""
     for error in exc.errors():
@@ -204,7 +204,7 @@ def _validation_problems(exc: ValidationError, raw: Any, label: str, qid: str | 
             message, fix = f"'{dotted}' = {error.get('input')!r}: {error['msg']}", "use one of the listed values"
         else:
             message, fix = f"'{dotted}': {error['msg']}", "correct the value (see docs/data-format.md)"
-        found.append(Problem(label, _line_at(raw, loc), qid, message, fix))
+        found.append(Problem(label, line_at(raw, loc), qid, message, fix))
     return found
 
 
@@ -227,16 +227,16 @@ def _fields_at(model: type, loc: list[Any]) -> str:
 
 def _read_topic_file(path: Path, label: str, model: type[QuestionFile] | type[RubricFile], list_key: str, problems: list[Problem]):
     """Parse one ``<topic>.yaml`` (bank or rubrics): (raw mapping with lines, validated header) or None."""
-    raw = _read_yaml(path, label, problems)
+    raw = read_yaml(path, label, problems)
     if raw is None:
         return None
     if not isinstance(raw, dict):
         problems.append(Problem(label, 1, None, f"the file must be a mapping with 'topic' and '{list_key}'", f"start the file with 'topic: <topic>' and '{list_key}:'"))
         return None
     try:
-        header = model.model_validate(_strip_lines(raw))
+        header = model.model_validate(strip_lines(raw))
     except ValidationError as exc:
-        problems.extend(_validation_problems(exc, raw, label, None, model))
+        problems.extend(validation_problems(exc, raw, label, None, model))
         return None
     if header.topic != path.stem:
         problems.append(Problem(label, raw.get(LINE_KEY), None, f"topic '{header.topic}' does not match the file name", f"name the file {header.topic}.yaml or set 'topic: {path.stem}'"))
@@ -246,15 +246,15 @@ def _read_topic_file(path: Path, label: str, model: type[QuestionFile] | type[Ru
 def _load(bank_dir: Path, rubric_dir: Path) -> tuple[Bank | None, list[Problem]]:
     problems: list[Problem] = []
     tax_label = f"question_bank/{TAXONOMY_FILE}"
-    tax_raw = _read_yaml(bank_dir / TAXONOMY_FILE, tax_label, problems)
+    tax_raw = read_yaml(bank_dir / TAXONOMY_FILE, tax_label, problems)
     if tax_raw is None:
         if not problems:
             problems.append(Problem(tax_label, None, None, "the taxonomy file is empty", "list companies and topics with their subtopics"))
         return None, problems
     try:
-        taxonomy = Taxonomy.model_validate(_strip_lines(tax_raw))
+        taxonomy = Taxonomy.model_validate(strip_lines(tax_raw))
     except ValidationError as exc:
-        problems.extend(_validation_problems(exc, tax_raw, tax_label, None, Taxonomy))
+        problems.extend(validation_problems(exc, tax_raw, tax_label, None, Taxonomy))
         return None, problems
 
     questions: dict[str, Question] = {}
@@ -278,12 +278,12 @@ def _load(bank_dir: Path, rubric_dir: Path) -> tuple[Bank | None, list[Problem]]
                 continue
             qid = entry.get("id") if isinstance(entry.get("id"), str) else None
             line = entry.get(LINE_KEY)
-            data = _strip_lines(entry)
+            data = strip_lines(entry)
             data.setdefault("topic", qfile.topic)
             try:
                 question = Question.model_validate(data)
             except ValidationError as exc:
-                problems.extend(_validation_problems(exc, entry, label, qid, Question))
+                problems.extend(validation_problems(exc, entry, label, qid, Question))
                 continue
             if question.topic != qfile.topic:
                 problems.append(Problem(label, line, qid, f"question says topic '{question.topic}' but lives in {path.name}", f"move it to question_bank/{question.topic}.yaml or drop its 'topic' field"))
@@ -327,9 +327,9 @@ def _load_rubrics(rubric_dir: Path, questions: dict[str, Question], problems: li
             qid = entry.get("question") if isinstance(entry.get("question"), str) else None
             line = entry.get(LINE_KEY)
             try:
-                rubric = Rubric.model_validate(_strip_lines(entry))
+                rubric = Rubric.model_validate(strip_lines(entry))
             except ValidationError as exc:
-                problems.extend(_validation_problems(exc, entry, label, qid, Rubric))
+                problems.extend(validation_problems(exc, entry, label, qid, Rubric))
                 continue
             problems.extend(_rubric_problems(rubric, entry, label, questions))
             if rubric.question in rubrics:
@@ -354,7 +354,7 @@ def _rubric_problems(rubric: Rubric, raw: dict, label: str, questions: dict[str,
     if not KEYPOINTS_MIN <= count <= KEYPOINTS_MAX:
         found.append(Problem(label, line, qid, f"rubric has {count} keypoints", f"give it {KEYPOINTS_MIN}–{KEYPOINTS_MAX} keypoints, each one checkable fact or criterion"))
     for index, keypoint in enumerate(rubric.keypoints):
-        kp_line = _line_at(raw, ["keypoints", index])
+        kp_line = line_at(raw, ["keypoints", index])
         if not keypoint.aliases:
             found.append(Problem(label, kp_line, qid, f"keypoint '{keypoint.id}' has no aliases", "add short phrases (Chinese and English) an answer covering it would contain; the offline judge needs them"))
         if keypoint.followup is not None and not keypoint.followup.strip():
@@ -362,7 +362,7 @@ def _rubric_problems(rubric: Rubric, raw: dict, label: str, questions: dict[str,
     seen: set[str] = set()
     for index, misconception in enumerate(rubric.misconceptions):
         if misconception.id in seen:
-            found.append(Problem(label, _line_at(raw, ["misconceptions", index]), qid, f"duplicate misconception id '{misconception.id}'", "give each misconception its own id"))
+            found.append(Problem(label, line_at(raw, ["misconceptions", index]), qid, f"duplicate misconception id '{misconception.id}'", "give each misconception its own id"))
         seen.add(misconception.id)
     statements = [text_key(k.statement) for k in rubric.keypoints]
     if len(set(statements)) != len(statements):
@@ -529,7 +529,7 @@ def _allowed_pairs(bank_dir: Path, problems: list[Problem]) -> set[frozenset[str
     path = bank_dir / DISTINCT_FILE
     if not path.exists():
         return set()
-    raw = _read_yaml(path, f"question_bank/{DISTINCT_FILE}", problems)
+    raw = read_yaml(path, f"question_bank/{DISTINCT_FILE}", problems)
     pairs: set[frozenset[str]] = set()
     for entry in (raw or {}).get("distinct", []) if isinstance(raw, dict) else []:
         if isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry):

@@ -176,21 +176,33 @@ def bank_stats_cmd(bank_dir: Optional[Path] = BankDir, rubric_dir: Optional[Path
 @app.command("eval")
 def eval_cmd(
     file: Path = typer.Argument(..., help="Graded answers, JSON lines: question, answer, gold_score, kind."),
-    judge: str = typer.Option("offline", "--judge", help="Judge backend (for now only 'offline')."),
+    judge: str = typer.Option("offline", "--judge", help="Judge backend: offline, openai or local."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: settings)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for openai (default: settings)."),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help="Local judge: a model folder or a .gguf file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
     bank_dir: Optional[Path] = BankDir,
     rubric_dir: Optional[Path] = RubricDir,
 ) -> None:
     """Grade a file of graded answers and compare with the gold scores."""
+    from interviewer.config import SettingsError, load_settings  # noqa: PLC0415
     from interviewer.evaluation import EvalInputError, read_items, run_eval  # noqa: PLC0415
-    from interviewer.judges import make_judge  # noqa: PLC0415
+    from interviewer.judges import JudgeUnavailable, make_judge  # noqa: PLC0415
 
     bank = _bank(bank_dir, rubric_dir)
     try:
         items = read_items(file)
-        the_judge = make_judge(judge)
+        overrides: dict = {"backend": judge, "fallback_offline": False}  # measure the judge itself, never a fallback
+        if base_url:
+            overrides["base_url"] = base_url
+        if model:
+            overrides["model"] = model
+        if model_path:
+            overrides["local_gguf_file" if model_path.endswith(".gguf") else "local_model_path"] = model_path
+        settings = load_settings().judge.model_copy(update=overrides)
+        the_judge = make_judge(settings)
         result = run_eval(bank, the_judge, items, file)
-    except (EvalInputError, ValueError) as exc:
+    except (EvalInputError, ValueError, SettingsError, JudgeUnavailable) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
     summary = result.summary()
@@ -207,6 +219,9 @@ def eval_cmd(
     for kind, mean in summary["per_kind"].items():
         table.add_row(kind, f"{mean:.2f}", f"{summary['gold_per_kind'][kind]:.2f}")
     out.print(table)
+
+
+from interviewer import cli_sessions  # noqa: E402, F401 - registers the session commands on `app`
 
 
 def main() -> None:

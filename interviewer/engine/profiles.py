@@ -64,8 +64,8 @@ class Profile(BaseModel):
         missing = [k.value for k in Kind if k not in self.time_limits_s]
         if missing:
             raise ValueError(f"time_limits_s lacks {', '.join(missing)}: give a limit for every question kind")
-        if any(v < 10 for v in self.time_limits_s.values()):
-            raise ValueError("time limits must be at least 10 seconds")
+        if any(v < 1 for v in self.time_limits_s.values()):
+            raise ValueError("time limits must be at least 1 second")
         if not self.topic_weights and self.default_topic_weight <= 0:
             raise ValueError("no topic can be asked: list topic_weights or set default_topic_weight > 0")
         return self

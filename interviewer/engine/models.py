@@ -24,6 +24,7 @@ class SessionStatus(str, Enum):
 
 
 class GradeState(str, Enum):
+    open = "open"  # asked, not answered yet
     pending = "pending"  # saved, not graded yet (grading in progress, or the app was killed)
     graded = "graded"
     ungraded = "ungraded"  # the judge failed; the answer is kept and can be regraded

@@ -805,8 +805,9 @@ class Engine:
     def stats(self) -> Stats:
         now = self.clock()
         with self.db.session() as session:
-            answers = session.exec(select(func.count()).select_from(TurnRow).where(col(TurnRow.answer).is_not(None), col(TurnRow.is_followup).is_(False))).one()
-            graded = session.exec(select(func.count()).select_from(TurnRow).where(TurnRow.state == "graded", col(TurnRow.is_followup).is_(False))).one()
+            by_state = dict(session.exec(select(TurnRow.state, func.count()).where(col(TurnRow.is_followup).is_(False)).group_by(TurnRow.state)).all())
+            answers = sum(n for state, n in by_state.items() if state != "open")
+            graded = by_state.get("graded", 0)
             sessions = session.exec(select(func.count()).select_from(SessionRow)).one()
             days = session.exec(select(DailyStatRow).order_by(col(DailyStatRow.day))).all()
             due = session.exec(select(func.count()).select_from(DrillCardRow).where(col(DrillCardRow.due) <= _utc(now))).one()

@@ -172,7 +172,10 @@ def create_v1(conn: Connection) -> None:
 
 
 def _to_v2(conn: Connection) -> None:
-    """Per-day score sums, back-filled from the graded main answers."""
+    """Per-day score sums back-filled from the graded main answers; an index for counts by state;
+    unanswered turns get their own state ``open`` (version 1 called them ``pending`` too)."""
+    conn.execute(text("UPDATE turn SET state = 'open' WHERE answer IS NULL"))
+    conn.execute(text("CREATE INDEX ix_turn_main_state ON turn (is_followup, state)"))
     conn.execute(text(
         "CREATE TABLE daily_stat (day VARCHAR NOT NULL, score_sum FLOAT NOT NULL, answers INTEGER NOT NULL, PRIMARY KEY (day))"
     ))

@@ -1,6 +1,6 @@
 """The SQLite schema (sqlmodel). Only the storage package and the engine see these rows.
 
-Schema version 2. Changes are made by adding a migration in
+Schema version 2 (version 1 is frozen in ``migrate.V1_SCHEMA``). Changes are made by adding a migration in
 ``interviewer.storage.migrate`` and bumping ``SCHEMA_VERSION``; a test opens a
 database file of every older version and checks it upgrades without losing rows.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 2
@@ -41,6 +42,8 @@ class TurnRow(SQLModel, table=True):
     """One question put to the candidate (main or follow-up) and the answer, once given."""
 
     __tablename__ = "turn"
+    # Added in schema 2: counts by state for stats read this index only, never the answers.
+    __table_args__ = (Index("ix_turn_main_state", "is_followup", "state"),)
 
     id: str = Field(primary_key=True)
     session_id: str = Field(foreign_key="session.id", index=True)
@@ -60,7 +63,7 @@ class TurnRow(SQLModel, table=True):
     skipped: bool = False
     hints_used: int = 0
     hint_penalty: float = 0.0
-    state: str = Field(default="pending", index=True)  # pending | graded | ungraded | skipped (once answered)
+    state: str = Field(default="open", index=True)  # open (asked, no answer yet) | pending | graded | ungraded | skipped
     score: float | None = None
     raw_score: float | None = None
     feedback: str = ""

@@ -433,7 +433,10 @@ def test_api_key_from_the_environment_never_leaks(mini, monkeypatch: pytest.Monk
     assert grade.ungraded_reason == "HTTP 401: check the API key in $INTERVIEWER_API_KEY"
     assert key not in grade.model_dump_json() and key not in str(raised.value) and key not in repr(judge)
     # A hostile server that echoes the key back inside its reply: the raw output is scrubbed.
-    with FakeOpenAI([lambda request, index: ok(f"your key is {request.headers['authorization']} " + verdicts())]) as fake:
+    def echo_200(request, index):
+        return ok(f"your key is {request.headers['authorization']} " + verdicts().replace("写出了公式", request.headers["authorization"]))
+
+    with FakeOpenAI([echo_200]) as fake:
         grade = make_judge("openai", base_url=fake.base_url, model="fake-model", fallback_offline=False).grade(question, rubric, ANSWER)
     assert grade.graded and key not in grade.model_dump_json() and "***" in grade.meta.raw_output
 
@@ -441,6 +444,8 @@ def test_api_key_from_the_environment_never_leaks(mini, monkeypatch: pytest.Monk
 def test_missing_base_url_or_model_says_how_to_fix_it() -> None:
     with pytest.raises(JudgeUnavailable, match="judge.base_url"):
         OpenAIJudge.from_settings(JudgeSettings(backend="openai", model="deepseek-chat"))
+    with pytest.raises(JudgeUnavailable, match="http:// or https://"):
+        OpenAIJudge("localhost:8080", "m")
     with pytest.raises(JudgeUnavailable, match="judge.model"):
         OpenAIJudge.from_settings(JudgeSettings(backend="openai", base_url="http://127.0.0.1:8080/v1"))
 

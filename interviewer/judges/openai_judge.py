@@ -91,6 +91,8 @@ class OpenAIJudge:
                 "the openai judge needs judge.base_url in the settings, e.g. https://api.deepseek.com/v1, "
                 "https://dashscope.aliyuncs.com/compatible-mode/v1 or http://127.0.0.1:8080/v1 for a local llama.cpp / vLLM / Ollama server"
             )
+        if urlsplit(str(base_url).strip()).scheme not in ("http", "https") or not urlsplit(str(base_url).strip()).hostname:
+            raise JudgeUnavailable(f"judge.base_url must be a full URL starting with http:// or https://, e.g. http://127.0.0.1:8080/v1 (got {str(base_url).split('@')[-1][:80]!r})")
         if not model or not str(model).strip():
             raise JudgeUnavailable("the openai judge needs judge.model in the settings, e.g. deepseek-chat, qwen-plus, gpt-4o-mini, or the model name your local server serves")
         if samples < 1:
@@ -111,7 +113,7 @@ class OpenAIJudge:
         self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key or NO_KEY, timeout=self.timeout_s, max_retries=0)
 
     def __repr__(self) -> str:  # never shows the key
-        return f"OpenAIJudge(base_url={self.base_url!r}, model={self.model!r}, mode={self.response_mode!r})"
+        return f"OpenAIJudge(base_url={self._shown_url()!r}, model={self.model!r}, mode={self.response_mode!r})"
 
     @classmethod
     def from_settings(cls, settings: JudgeSettings) -> "OpenAIJudge":
@@ -232,7 +234,7 @@ class OpenAIJudge:
             except openai.OpenAIError as exc:
                 raise _Failure(self._scrub(f"the server's reply could not be used: {type(exc).__name__}: {exc}"[:300])) from None
             try:
-                content = response.choices[0].message.content or ""
+                content = self._scrub(response.choices[0].message.content or "")  # a server echoing the key
                 usage = getattr(response, "usage", None)
                 tokens = int(getattr(usage, "total_tokens", 0) or 0)
             except (AttributeError, IndexError, TypeError, ValueError) as exc:
@@ -317,8 +319,16 @@ class OpenAIJudge:
         return min(MAX_BACKOFF_S, self.backoff_s * 2**attempt) * random.uniform(1.0, 1.25)
 
     def _origin(self) -> str:
+        """scheme://host:port of base_url, without any user:password@ or query."""
         parts = urlsplit(self.base_url)
-        return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.base_url
+        if not (parts.scheme and parts.hostname):
+            return "the server"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+    def _shown_url(self) -> str:
+        parts = urlsplit(self.base_url)
+        return self._origin() + parts.path if parts.scheme and parts.hostname else "base_url"
 
     def _scrub(self, text: str) -> str:
         if self._secret and len(self._secret) >= 4:
@@ -333,7 +343,7 @@ class OpenAIJudge:
         elif code == 403:
             reason = f"HTTP 403: the API key in {self.key_hint} may not use model '{self.model}'"
         elif code == 404:
-            reason = f"HTTP 404 from {self._origin()}: check base_url ({self.base_url}; most servers want it to end in /v1) and the model name '{self.model}'"
+            reason = f"HTTP 404 from {self._origin()}: check base_url ({self._shown_url()}; most servers want it to end in /v1) and the model name '{self.model}'"
         elif code == 429:
             reason = f"HTTP 429: rate limited by {self._origin()}{tries}; try again later"
         elif code >= 500:

@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.signal import Signal
 
 from tui.commands import InterviewerCommands
+from tui.styles import CSS as STYLES
 
 if TYPE_CHECKING:
     from interviewer.engine import Engine, ProfileInfo, SessionInfo, TurnResult
@@ -45,7 +46,7 @@ def describe_error(exc: BaseException) -> str:
 class InterviewerApp(App[None]):
     """``engine``: an Engine to use (tests); otherwise ``engine_factory`` or the user's settings build one."""
 
-    CSS_PATH = "app.tcss"
+    CSS = STYLES
     TITLE = "interviewer"
     SUB_TITLE = "大模型算法岗模拟面试"
     COMMANDS = App.COMMANDS | {InterviewerCommands}

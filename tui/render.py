@@ -99,15 +99,21 @@ def find_spans(haystack: str, needle: str) -> list[tuple[int, int]]:
 
 
 def highlighted_answer(turn: TurnResult) -> tuple[Text, list[str]]:
-    """The graded answer with every quoted evidence span styled; also the quotes that could not be found."""
-    source = turn.answer_graded or turn.answer
-    text = Text(source or "（空）")
-    unplaced: list[str] = []
+    """The answer with every quoted evidence span styled; also the quotes that could not be placed.
+
+    The evidence quotes the judge's normalised text (``answer_graded``: NFKC, so full-width
+    punctuation became ASCII). The answer as typed is shown when every quote can be placed
+    in it (ignoring width and case); otherwise the normalised text is.
+    """
     quotes: list[tuple[str, str]] = [(v.evidence, STATUS.get(v.status, ("", "", ""))[2]) for v in turn.verdicts if v.evidence]
     quotes += [(m.evidence, MISCONCEPTION_STYLE) for m in turn.misconceptions if m.evidence]
+    quotes = [(q, style) for q, style in quotes if style]
+    source = turn.answer
+    if turn.answer_graded and any(not find_spans(turn.answer, q) for q, _style in quotes):
+        source = turn.answer_graded
+    text = Text(source or "（空）")
+    unplaced: list[str] = []
     for quote, style in quotes:
-        if not style:
-            continue
         spans = find_spans(source, quote)
         if not spans:
             unplaced.append(quote)
@@ -165,16 +171,16 @@ def grade_renderable(turn: TurnResult) -> Group:
         score.append(f"   评分器 {turn.judge_backend}{model}", style="dim")
     parts.append(score)
     parts.extend(grade_badges(turn))
-    if turn.verdicts:
-        parts.append(Text(""))
-        parts.append(Text("要点", style="bold underline"))
-        parts.append(verdict_table(turn))
     parts.append(Text(""))
     parts.append(Text("你的回答（绿色=覆盖，黄色=部分，红色=误区）", style="bold underline"))
     answer, unplaced = highlighted_answer(turn)
     parts.append(answer)
     for quote in unplaced:
         parts.append(Text(f"（这段证据没能在原文中定位：“{quote}”）", style="dim"))
+    if turn.verdicts:
+        parts.append(Text(""))
+        parts.append(Text("要点", style="bold underline"))
+        parts.append(verdict_table(turn))
     if turn.misconceptions:
         parts.append(Text(""))
         parts.append(Text("误区", style="bold underline"))

@@ -39,6 +39,7 @@ class StatsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "统计"
         table = self.query_one("#mastery", DataTable)
+        table.add_column("#", key="rank", width=2)
         table.add_column("主题", key="topic", width=14)
         table.add_column("掌握度", key="mastery", width=6)
         table.add_column("次数", key="attempts", width=4)
@@ -71,24 +72,24 @@ class StatsScreen(Screen[None]):
         self._trend_chart(stats)
         table = self.query_one("#mastery", DataTable)
         table.clear()
-        for m in stats.weak_topics:
+        for rank, m in enumerate(stats.weak_topics, start=1):
             last = f"{m.last_seen.astimezone():%m-%d}" if m.last_seen else "—"
             style = "bold red" if m.mastery < 4 else "yellow" if m.mastery < 7 else "green"
             missed = "；".join(m.missed_keypoints[:2]) or "—"
-            table.add_row(m.topic_name, Text(f"{m.mastery:.1f}", style=style), str(m.attempts), last, missed, key=m.topic)
+            table.add_row(str(rank), m.topic_name, Text(f"{m.mastery:.1f}", style=style), str(m.attempts), last, missed, key=m.topic)
 
     def _weak_chart(self, stats: Stats) -> None:
         plot = self.query_one("#weak-chart", PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        weakest = stats.weak_topics[:8]
-        plt.title("weak topics (mastery 0-10)")
+        weakest = stats.weak_topics[:10]
+        plt.title("weakest topics: mastery 0-10 (# = table row)")
         if weakest:
-            # Topic ids, not the Chinese names: plotext counts one column per character.
-            labels = [m.topic for m in reversed(weakest)]
-            plt.bar(labels, [m.mastery for m in reversed(weakest)], orientation="horizontal", width=0.6)
-            plt.xlim(0, 10)
+            # Rank numbers, not the Chinese names: plotext counts one column per character;
+            # the table below names each rank.
+            plt.bar([str(i) for i in range(1, len(weakest) + 1)], [m.mastery for m in weakest], width=0.5)
+            plt.ylim(0, 10)
         plot.refresh()
 
     def _trend_chart(self, stats: Stats) -> None:

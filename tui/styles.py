@@ -1,3 +1,6 @@
+"""The app's stylesheet, kept in Python so that it ships with the package (no data file to install)."""
+
+CSS = """
 /* interviewer TUI. Laid out for 80x24 and up: fixed rows at the top and bottom, the rest 1fr. */
 
 .section-title {
@@ -243,3 +246,4 @@ ConfirmScreen, PathScreen {
     max-height: 4;
     padding: 0 1;
 }
+"""

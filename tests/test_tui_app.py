@@ -252,6 +252,21 @@ async def test_resume_an_interrupted_session(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: engine.turn(q1.turn_id).state.value == "graded", what="the saved answer to be graded")
 
 
+async def test_answers_left_ungraded_in_a_closed_round_are_graded_at_start(tmp_path: Path) -> None:
+    """The app was closed while the summary was still grading: the next start grades those answers."""
+    engine = make_engine(tmp_path, profiles_dir=write_profiles(tmp_path / "profiles"))
+    info = engine.start("general", seed=5)
+    q = engine.next_question(info.id)
+    engine.submit(q.turn_id, "保存了但没评分", time_taken_s=20)
+    engine.finish(info.id)
+    assert engine.turn(q.turn_id).state.value == "pending"
+    app, _ = make_app(tmp_path, engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await booted(pilot)
+        await wait_for(pilot, lambda: engine.turn(q.turn_id).state.value == "graded", what="the left-over answer to be graded")
+        assert any("补评" in n.message for n in app._notifications)
+
+
 async def test_abandon_an_interrupted_session(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, profiles_dir=write_profiles(tmp_path / "profiles"))
     info = engine.start("general", seed=5)

@@ -81,7 +81,8 @@ class InterviewerApp(App[None]):
         return HomeScreen()
 
     def on_mount(self) -> None:
-        self._boot()
+        # Paint the home screen first, then load the engine (its imports would compete for the GIL).
+        self.call_after_refresh(self._boot)
 
     @work(thread=True, group="boot", exit_on_error=False)
     def _boot(self) -> None:
@@ -116,6 +117,22 @@ class InterviewerApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, HomeScreen):
                 screen.load()
+        self._grade_left_over()
+
+    def _grade_left_over(self) -> None:
+        """Answers saved but never graded (the app was closed mid-grade) in closed sessions: grade them now.
+
+        Interrupted (active) sessions are graded when resumed.
+        """
+        assert self.engine is not None
+        try:
+            waiting = [s for s in self.engine.sessions(limit=200) if s.pending and s.status.value != "active"]
+        except Exception as exc:  # noqa: BLE001
+            self.notify(describe_error(exc), severity="error")
+            return
+        started = sum(self.grade_waiting(s.id, include_ungraded=False) for s in waiting)
+        if started:
+            self.notify(f"上次有 {started} 个回答没评完，正在后台补评。", timeout=4)
 
     def _boot_failed(self, exc: BaseException) -> None:
         from tui.screens.home import ErrorScreen  # noqa: PLC0415
@@ -171,13 +188,14 @@ class InterviewerApp(App[None]):
     def grading_labels(self, session_id: str) -> list[str]:
         return [label for sid, label in self.grading.values() if sid == session_id]
 
-    def grade_waiting(self, session_id: str) -> int:
+    def grade_waiting(self, session_id: str, *, include_ungraded: bool = True) -> int:
         """Grade every answer of a session still waiting (pending after a crash, or ungraded): the count started."""
         assert self.engine is not None
+        states = ("pending", "ungraded") if include_ungraded else ("pending",)
         summary = self.engine.summary(session_id)
         started = 0
         for turn in summary.turns:
-            if turn.state.value in ("pending", "ungraded") and turn.turn_id not in self.grading:
+            if turn.state.value in states and turn.turn_id not in self.grading:
                 label = f"{turn.number}·追问" if turn.is_followup else str(turn.number)
                 self.grade_turn(turn.turn_id, session_id, label)
                 started += 1

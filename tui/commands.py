@@ -25,7 +25,7 @@ class InterviewerCommands(Provider):
             yield "结束本轮", screen.action_end_round, "结束并查看总结（ctrl+r）"
             return
         for profile in app.profiles:
-            yield f"开始面试：{profile.name}", partial(app.start_round, profile.id, None), f"{profile.question_count} 题 · {profile.total_time_s // 60} 分钟 · {profile.description}"
+            yield f"开始面试：{profile.name}", partial(app.start_round, profile.id, None), f"{profile.question_count} 题 · {profile.total_time_s // 60} 分钟"
         yield "复习 drill", app.action_drill, "到期题目与薄弱主题（d）"
         yield "回顾 review", app.action_review, "历史面试、评分详情与导出（r）"
         yield "统计 stats", app.action_stats, "薄弱主题排名与分数趋势（t）"

@@ -72,7 +72,7 @@ class Countdown(Static):
         self.update(f"⏱ {mmss(remaining)}" + (" 快到时间了" if warning and remaining > 0 else ""))
         if warning and not self._warned and remaining > 0:
             self._warned = True
-            self.app.notify(f"还剩 {int(remaining + 0.999)} 秒，到时会自动提交已写的内容。", severity="warning", timeout=4)
+            self.app.notify(f"还剩 {int(remaining + 0.999)} 秒：到时自动提交", severity="warning", timeout=4)
         if remaining <= 0:
             self._running = False
             self.add_class("-expired")

@@ -26,8 +26,8 @@ JUDGES = [("离线匹配 offline（即时，估计）", "offline"), ("API 模型
 def session_prompt(info) -> Text:  # noqa: ANN001 - a SessionInfo
     started = info.started_at.astimezone().strftime("%m-%d %H:%M")
     text = Text()
-    text.append(f"{info.profile_name}", style="bold")
-    text.append(f"  {started}  已答 {info.answered}/{info.question_count}")
+    text.append(f"{info.profile_name}\n", style="bold")
+    text.append(f"{started} · 已答 {info.answered}/{info.question_count}", style="dim")
     if info.pending:
         text.append(f"  {info.pending} 题待评分", style="yellow")
     return text
@@ -56,7 +56,7 @@ class HomeScreen(Screen[None]):
                     yield Label("评分器", id="judge-label")
                     yield Select(JUDGES, value="offline", allow_blank=False, compact=True, id="judge")
             with Vertical(id="home-right"):
-                yield Label("未完成的面试（回车继续 · x 放弃）", classes="section-title")
+                yield Label("未完成（回车继续 · x 放弃）", classes="section-title")
                 yield OptionList(id="interrupted")
                 yield Static("", id="overview")
         yield Footer()

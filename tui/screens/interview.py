@@ -144,7 +144,7 @@ class InterviewScreen(Screen[None]):
         self.current = None
         self.note = ""
         if timed_out:
-            self.app.notify(f"第 {label_of(q)} 题时间到，已自动提交写下的内容。", severity="warning", timeout=4)
+            self.app.notify(f"第 {label_of(q)} 题时间到：已自动提交", severity="warning", timeout=4)
         self.app.grade_turn(q.turn_id, self.session.id, label_of(q))
         self.next_question()
 

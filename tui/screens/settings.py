@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from tui.app import InterviewerApp
 
 FIELDS = [
-    ("base_url", "Base URL（OpenAI 兼容接口）", "https://api.deepseek.com/v1"),
+    ("base_url", "Base URL（OpenAI 兼容）", "https://api.deepseek.com/v1"),
     ("model", "模型名", "deepseek-chat / qwen-plus / 本地 HF 名称"),
     ("api_key_env", "API Key 环境变量名", "INTERVIEWER_API_KEY"),
-    ("local_model_path", "本地模型目录或 HF 名称", "~/models/Qwen2.5-1.5B-Instruct"),
+    ("local_model_path", "本地模型目录 / HF 名称", "~/models/Qwen2.5-1.5B-Instruct"),
     ("local_gguf_file", "GGUF 文件（可选）", "qwen2.5-1.5b-instruct-q4_k_m.gguf"),
 ]
 DEVICES = [("自动 auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")]
@@ -87,7 +87,7 @@ class SettingsScreen(Screen[None]):
         if name and os.environ.get(name):
             text.append(f"✔ 环境变量 {name} 已设置（密钥不会显示或写入配置文件）", style="green")
         elif name:
-            text.append(f"环境变量 {name} 未设置：openai 评分器需要先 export {name}=…", style="yellow")
+            text.append(f"环境变量 {name} 未设置（只有 openai 评分器需要：export {name}=…）", style="yellow")
         self.query_one("#key-status", Static).update(text)
 
     def judge_settings(self) -> JudgeSettings | None:

@@ -84,7 +84,7 @@ class StatsScreen(Screen[None]):
         plt.clear_data()
         plt.clear_figure()
         weakest = stats.weak_topics[:10]
-        plt.title("weakest topics: mastery 0-10 (# = table row)")
+        plt.title("mastery, weakest first (#)")
         if weakest:
             # Rank numbers, not the Chinese names: plotext counts one column per character;
             # the table below names each rank.
@@ -98,7 +98,7 @@ class StatsScreen(Screen[None]):
         plt.clear_data()
         plt.clear_figure()
         points = stats.trend[-30:]
-        plt.title("score trend (daily mean)")
+        plt.title("daily mean score")
         if points:
             xs = list(range(1, len(points) + 1))
             plt.plot(xs, [p.mean_score for p in points], marker="braille")

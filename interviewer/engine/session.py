@@ -155,6 +155,14 @@ class Engine:
             for p in sorted(self._profile_map().values(), key=lambda p: (order.get(p.id, 9), p.id))
         ]
 
+    def topics(self) -> list[tuple[str, str]]:
+        """(topic id, display name) for every topic of the bank, in taxonomy order."""
+        return [(tid, topic.name) for tid, topic in self.bank.taxonomy.topics.items()]
+
+    def companies(self) -> list[tuple[str, str]]:
+        """(company id, display name) for every company tag of the bank."""
+        return list(self.bank.taxonomy.companies.items())
+
     def judge_settings(self, backend: str | None = None) -> JudgeSettings:
         current = self.settings.judge
         if backend is None or backend == current.backend:
@@ -582,10 +590,13 @@ class Engine:
             row.mastery = round(sum(w * (t.score or 0.0) for w, t in zip(weights, recent)) / sum(weights), 2)
             row.last_seen = recent[0].answered_at
             ids = [t.id for t in recent]
-            misses = session.exec(select(VerdictRow.keypoint_id, TurnRow.question_id).join(TurnRow, TurnRow.id == VerdictRow.turn_id).where(col(VerdictRow.turn_id).in_(ids), VerdictRow.status == "missing")).all()
+            misses = session.exec(
+                select(VerdictRow.keypoint_id, TurnRow.question_id, VerdictRow.weight).join(TurnRow, TurnRow.id == VerdictRow.turn_id).where(col(VerdictRow.turn_id).in_(ids), VerdictRow.status == "missing")
+            ).all()
             counts = Counter(misses)
             statements = []
-            for (keypoint_id, question_id), _n in counts.most_common(8):
+            # Most often missed first; among equals the heavier keypoint, then a stable order.
+            for (keypoint_id, question_id, _weight), _n in sorted(counts.items(), key=lambda item: (-item[1], -item[0][2], item[0][:2]))[:8]:
                 rubric = self.bank.rubric(question_id)
                 try:
                     statements.append(rubric.keypoint(keypoint_id).statement if rubric else keypoint_id)

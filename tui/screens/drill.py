@@ -21,15 +21,8 @@ COUNTS = [("3 题", 3), ("5 题", 5), ("8 题", 8), ("10 题", 10)]
 
 
 def topic_choices(engine: Engine) -> list[tuple[str, str]]:
-    """(name, id) of every topic of the bank.
-
-    The engine has no topics() listing yet; until it does, read the names from its
-    bank's taxonomy (attribute access only, no bank import).
-    """
-    listing = getattr(engine, "topics", None)
-    if callable(listing):
-        return [(name, topic) for topic, name in listing()]
-    return [(t.name, tid) for tid, t in engine.bank.taxonomy.topics.items()]
+    """(name, id) of every topic of the bank, for the drill's topic filter."""
+    return [(name, topic) for topic, name in engine.topics()]
 
 
 class DrillScreen(Screen[None]):

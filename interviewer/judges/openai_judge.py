@@ -32,6 +32,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -149,7 +150,11 @@ class OpenAIJudge:
             return trivial.model_copy(update={"meta": trivial.meta.model_copy(update={"model": self.model})})
         temperature = 0.0 if self.samples == 1 else SAMPLE_TEMPERATURE
         with Timer() as timer:
-            results = [self._sample(question, rubric, prepared, temperature) for _ in range(self.samples)]
+            if self.samples == 1:
+                results = [self._sample(question, rubric, prepared, temperature)]
+            else:  # samples are independent requests: send them together (a local server queues them)
+                with ThreadPoolExecutor(self.samples) as pool:
+                    results = list(pool.map(lambda _: self._sample(question, rubric, prepared, temperature), range(self.samples)))
         ok = [r for r in results if r.parsed is not None]
         raw = self._raw(results)
         meta = JudgeMeta(
@@ -189,7 +194,7 @@ class OpenAIJudge:
             nonce = fresh_nonce_for(prepared.redacted)  # a fresh nonce for every request
             messages = build_messages(question, rubric, prepared.redacted, nonce, self.feedback)
             try:
-                content, tokens = self._complete(messages, rubric, temperature)
+                content, tokens, finish = self._complete(messages, rubric, temperature)
             except _Failure as failure:
                 sample.error = failure.reason
                 return sample
@@ -199,12 +204,12 @@ class OpenAIJudge:
                 sample.parsed = parse_output(content, rubric, self.feedback)
                 return sample
             except JudgeOutputError as exc:
-                problem = str(exc)
+                problem = str(exc) + (f"; the reply was cut at max_tokens={self.max_tokens}" if finish == "length" else "")
         sample.error = f"the judge's reply could not be read twice ({problem}); the raw output is kept"
         return sample
 
-    def _complete(self, messages: list[dict[str, str]], rubric: Rubric, temperature: float) -> tuple[str, int]:
-        """The reply text and the tokens used, after retries and response-format fallback."""
+    def _complete(self, messages: list[dict[str, str]], rubric: Rubric, temperature: float) -> tuple[str, int, str]:
+        """The reply text, the tokens used and the finish reason, after retries and response-format fallback."""
         attempt = 0
         while True:
             mode_index = self._mode_index
@@ -234,12 +239,13 @@ class OpenAIJudge:
             except openai.OpenAIError as exc:
                 raise _Failure(self._scrub(f"the server's reply could not be used: {type(exc).__name__}: {exc}"[:300])) from None
             try:
-                content = self._scrub(response.choices[0].message.content or "")  # a server echoing the key
+                choice = response.choices[0]
+                content = self._scrub(choice.message.content or "")  # a server echoing the key
                 usage = getattr(response, "usage", None)
                 tokens = int(getattr(usage, "total_tokens", 0) or 0)
             except (AttributeError, IndexError, TypeError, ValueError) as exc:
                 raise _Failure(f"the server's reply is not a chat completion ({type(exc).__name__}); check base_url") from None
-            return content, tokens
+            return content, tokens, str(getattr(choice, "finish_reason", "") or "")
 
     def _response_format(self, mode: str, rubric: Rubric) -> dict | None:
         if mode == "json_schema":

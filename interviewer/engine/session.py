@@ -627,27 +627,26 @@ class Engine:
         return [self.grade(turn_id, judge=judge) for turn_id in ids]
 
     # ------------------------------------------------------------------ finishing, history
-    def finish(self, session_id: str) -> SessionSummary:
-        """End the round: questions shown but never answered are dropped; answers stay."""
+    def _close(self, session_id: str, status: SessionStatus) -> str:
+        """Questions shown but never answered are dropped; answers stay. Returns the full session id."""
         with self._write_lock, self.db.session() as session:
             srow = self._session_row(session, session_id)
             session.exec(delete(TurnRow).where(TurnRow.session_id == srow.id, col(TurnRow.answer).is_(None)))
             if srow.status == SessionStatus.active.value:
-                srow.status = SessionStatus.finished.value
+                srow.status = status.value
                 srow.finished_at = _utc(self.clock())
                 session.add(srow)
-        return self.summary(session_id)
+            return srow.id
+
+    def finish(self, session_id: str) -> SessionSummary:
+        """End the round normally and summarise it."""
+        return self.summary(self._close(session_id, SessionStatus.finished))
 
     def abandon(self, session_id: str) -> SessionInfo:
-        with self._write_lock, self.db.session() as session:
-            srow = self._session_row(session, session_id)
-            session.exec(delete(TurnRow).where(TurnRow.session_id == srow.id, col(TurnRow.answer).is_(None)))
-            if srow.status == SessionStatus.active.value:
-                srow.status = SessionStatus.abandoned.value
-                srow.finished_at = _utc(self.clock())
-                session.add(srow)
-            session.flush()
-            return self._session_info(session, srow)
+        """Close an interrupted round without finishing it; its answers are kept."""
+        full_id = self._close(session_id, SessionStatus.abandoned)
+        with self.db.session() as session:
+            return self._session_info(session, self._session_row(session, full_id))
 
     def interrupted(self) -> list[SessionInfo]:
         """Rounds left active (the app was closed or killed): resume or abandon them."""

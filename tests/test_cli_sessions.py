@@ -28,6 +28,7 @@ from interviewer.engine.profiles import load_profiles, pick_questions, profiles_
 BANK = load_bank()
 CLI = str(Path(sys.executable).parent / "interviewer")
 PROMPT = "输入结束即结束本轮"
+GRADED = "\n  → "  # the line under each answer: score, skip or ungraded (misconception lines also hold "→")
 TIME_LIMIT = 8  # seconds per question in the test profile: long enough to answer, short enough to time out
 
 
@@ -151,7 +152,7 @@ def test_a_whole_doubao_round_through_the_cli(cli_env: dict[str, str], tmp_path:
             proc.answer(BANK.rubric(qid).reference_answer)
         else:
             proc.answer("这个我不太清楚，大概和训练有关。")
-        proc.wait_for("→ ", count=prompts)
+        proc.wait_for(GRADED, count=prompts)
     assert proc.wait() == 0
     assert followups == 1, proc.text
 
@@ -214,7 +215,7 @@ def test_kill_9_between_answers_loses_nothing_and_the_round_resumes(cli_env: dic
     for number in (1, 2):
         proc.wait_for(f"[{number}/{len(plan)}]")
         proc.answer(BANK.rubric(plan[number - 1]).reference_answer)
-        proc.wait_for("→ ", count=number)
+        proc.wait_for(GRADED, count=number)
     proc.wait_for(f"[3/{len(plan)}]")
     proc.proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -283,7 +284,7 @@ def test_repeated_kills_at_random_moments_never_corrupt_the_database(cli_env: di
         time.sleep(delay)  # the point is an arbitrary moment, not a condition
         proc.proc.send_signal(signal.SIGKILL)
         proc.wait()
-        reported = proc.text.count("→ ")
+        reported = proc.text.count(GRADED)
         stored = rows(cli_env["INTERVIEWER_DB"], "SELECT COUNT(*) FROM turn WHERE answer IS NOT NULL")[0][0]
         assert stored - seen_answers >= reported  # every answer the CLI showed a grade for is stored
         seen_answers = stored

@@ -140,7 +140,7 @@ def test_label_probabilities_are_distributions(tiny_judge: LocalJudge, formula) 
 def test_one_prefix_pass_per_answer_whatever_the_number_of_keypoints(tiny_model: Path, formula, n_keypoints: int) -> None:
     question, _ = formula
     rubric = _rubric(n_keypoints, n_misconceptions=2)
-    judge = LocalJudge(str(tiny_model), device="cpu", feedback=False, nonce_key=KEY, max_batch=4)
+    judge = LocalJudge(str(tiny_model), device="cpu", feedback=False, nonce_key=KEY, max_batch=4, pad_budget=float("inf"))
     runtime = judge.load()
     with Calls(runtime.model) as calls:
         grade = judge.grade(question, rubric, ZH)
@@ -163,8 +163,9 @@ def test_prefix_reuse_gives_the_same_probabilities_as_running_from_scratch(tiny_
     rubric = _rubric(5, n_misconceptions=2)
     answer = ZH + "\n" + EN
     grades = {}
-    for name, reuse, batch in [("batched", True, 16), ("pairs", True, 2), ("scratch", False, 16)]:
-        judge = LocalJudge(str(tiny_model), device="cpu", feedback=False, nonce_key=KEY, reuse_prefix=reuse, max_batch=batch)
+    runs = [("batched", True, 16, float("inf")), ("pairs", True, 2, float("inf")), ("no padding", True, 16, 0.0), ("scratch", False, 16, None)]
+    for name, reuse, batch, budget in runs:
+        judge = LocalJudge(str(tiny_model), device="cpu", feedback=False, nonce_key=KEY, reuse_prefix=reuse, max_batch=batch, pad_budget=budget)
         runtime = judge.load()
         with Calls(runtime.model) as calls:
             grades[name] = judge.grade(question, rubric, answer)
@@ -173,7 +174,7 @@ def test_prefix_reuse_gives_the_same_probabilities_as_running_from_scratch(tiny_
         else:
             assert len(calls.fresh) == 7  # one full prefix + suffix pass per query: the baseline
     scratch = grades["scratch"]
-    for name in ("batched", "pairs"):
+    for name in ("batched", "pairs", "no padding"):
         for ours, theirs in zip(grades[name].verdicts, scratch.verdicts):
             for label in ("covered", "partial", "missing"):
                 assert ours.probabilities[label] == pytest.approx(theirs.probabilities[label], abs=1e-4), (name, ours.keypoint_id, label)
@@ -187,13 +188,28 @@ def test_prefix_reuse_gives_the_same_probabilities_as_running_from_scratch(tiny_
     assert grades["batched"].meta.tokens_processed < scratch.meta.tokens_processed
 
 
+def test_batches_bound_rows_and_padding(tiny_judge: LocalJudge) -> None:
+    from interviewer.judges.local_model import Scorer
+
+    lengths = [40, 12, 95, 41, 44, 13, 200, 90, 12, 60, 61, 62]
+    for max_batch, budget in [(16, 0.25), (3, 0.25), (16, 0.0), (16, float("inf")), (1, float("inf"))]:
+        groups = Scorer(tiny_judge.load(), max_batch=max_batch, pad_budget=budget).batches(lengths)
+        assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+        for group in groups:
+            width = max(lengths[i] for i in group)
+            real = sum(lengths[i] for i in group)
+            assert len(group) <= max_batch and width * len(group) - real <= budget * real
+    assert len(Scorer(tiny_judge.load(), pad_budget=float("inf")).batches(lengths)) == 1
+    assert Scorer(tiny_judge.load()).pad_budget == 0.25  # the CPU default
+
+
 def test_labels_are_checked_single_distinct_tokens(tiny_judge: LocalJudge, tmp_path: Path) -> None:
-    ids = label_token_ids(tiny_judge._runtime.tokenizer, ["A", "B", "C"])
+    ids = label_token_ids(tiny_judge.load().tokenizer, ["A", "B", "C"])
     flat = [token for group in ids.values() for token in group]
     assert len(flat) == len(set(flat)) and all(ids.values())
     for label, group in ids.items():
         for token in group:
-            assert tiny_judge._runtime.tokenizer.decode([token]).strip() == label
+            assert tiny_judge.load().tokenizer.decode([token]).strip() == label
     # A tokenizer without a token for the labels (all become [UNK]) cannot be read: refused at load time.
     folder = tiny_models.build_word_model(tmp_path / "words")
     with pytest.raises(JudgeUnavailable, match="label 'A' is not a single token"):
@@ -208,7 +224,7 @@ def test_trivial_answers_never_load_or_call_the_model(tiny_judge: LocalJudge, fo
         assert grade.score == 0.0 and all(v.status is Status.missing for v in grade.verdicts)
         assert grade.meta.backend == "local"
     assert not unloadable.loaded
-    with Calls(tiny_judge._runtime.model) as calls:
+    with Calls(tiny_judge.load().model) as calls:
         tiny_judge.grade(question, rubric, "ok")
     assert calls.calls == []
 
@@ -295,7 +311,7 @@ def test_feedback_is_one_short_generation_from_the_cached_prefix(tiny_model: Pat
 
 def test_too_long_for_the_context_is_ungraded_not_truncated(tiny_judge: LocalJudge, formula) -> None:
     question, rubric = formula
-    with Calls(tiny_judge._runtime.model) as calls:
+    with Calls(tiny_judge.load().model) as calls:
         grade = tiny_judge.grade(question, rubric, "自注意力的计算复杂度与序列长度平方成正比。" * 300)
     assert not grade.graded and Flag.ungraded in grade.flags
     assert "context" in grade.ungraded_reason and calls.calls == []
@@ -343,9 +359,16 @@ def test_a_broken_model_folder_is_unavailable_with_the_fix(tiny_model: Path, tmp
     for path in tiny_model.iterdir():
         if path.suffix != ".safetensors":  # everything but the weights
             (broken / path.name).write_bytes(path.read_bytes())
+    judge = LocalJudge(str(broken), device="cpu")
     with pytest.raises(JudgeUnavailable, match="cannot load the local model") as info:
-        LocalJudge(str(broken), device="cpu").grade(*formula, ZH)
+        judge.grade(*formula, ZH)
     assert str(broken) in str(info.value)
+    # The failure is remembered: the next grade fails at once instead of loading again.
+    for path in tiny_model.glob("*.safetensors"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(JudgeUnavailable, match="cannot load the local model"):
+        judge.grade(*formula, ZH)
+    assert LocalJudge(str(broken), device="cpu").grade(*formula, ZH).graded  # a new judge (new settings) tries again
 
 
 def test_make_judge_builds_the_local_judge_lazily(tiny_model: Path, tmp_path: Path, formula) -> None:

@@ -196,6 +196,7 @@ class LocalJudge:
         max_batch: int = 16,
         feedback_tokens: int = FEEDBACK_MAX_TOKENS,
         nonce_key: bytes | None = None,
+        pad_budget: float | None = None,
     ):
         self.model_path = model_path
         self.gguf_file = gguf_file
@@ -204,7 +205,9 @@ class LocalJudge:
         self.reuse_prefix = reuse_prefix
         self.max_batch = max_batch
         self.feedback_tokens = feedback_tokens
+        self.pad_budget = pad_budget  # None: 0.25 on CPU, unbounded on GPU (see Scorer)
         self._runtime: Any = None
+        self._failure: str | None = None
         self._load_lock = threading.Lock()
         self._grade_lock = threading.Lock()
         self._nonce_key = nonce_key or secrets.token_bytes(32)  # fixed only for reproducible experiments
@@ -241,18 +244,22 @@ class LocalJudge:
                 return self._runtime
             from interviewer.judges import local_model  # noqa: PLC0415
 
-            source = local_model.resolve_source(self.model_path, self.gguf_file)
+            if self._failure is not None:  # a model that failed to load fails fast until the settings change
+                raise JudgeUnavailable(self._failure)
+            source = local_model.resolve_source(self.model_path, self.gguf_file)  # cheap: checked every time
             with Timer() as timer:
                 try:
                     runtime = local_model.load_runtime(source, self.device, sorted(KEYPOINT_LABELS))
-                except JudgeUnavailable:
+                except JudgeUnavailable as exc:
+                    self._failure = str(exc)
                     raise
                 except Exception as exc:  # noqa: BLE001 - any loader failure means: this model cannot be used
-                    raise JudgeUnavailable(
+                    self._failure = (
                         f"cannot load the local model {source.name}: {type(exc).__name__}: {exc}. "
                         "Check that judge.local_model_path points to a complete transformers folder or a GGUF file "
                         f"whose architecture transformers supports; {local_model.INSTALL_HINT}"
-                    ) from exc
+                    )
+                    raise JudgeUnavailable(self._failure) from exc
             self.load_ms = timer.ms
             self._runtime = runtime
             return runtime
@@ -331,7 +338,7 @@ class LocalJudge:
         if runtime.max_positions and len(prompt.prefix) + longest > runtime.max_positions:
             reason = f"the prompt ({len(prompt.prefix) + longest} tokens) is longer than the model's context ({runtime.max_positions}); use a model with a longer context"
             return ungraded(question, prepared, meta, reason)
-        scorer = Scorer(runtime, reuse_prefix=self.reuse_prefix, max_batch=self.max_batch)
+        scorer = Scorer(runtime, reuse_prefix=self.reuse_prefix, max_batch=self.max_batch, pad_budget=self.pad_budget)
         count = TokenCount()
         state = scorer.prefix(prompt.prefix, count)
         queries = [Query(ids, list(KEYPOINT_LABELS)) for ids in prompt.keypoints]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import os
 import re
@@ -124,15 +125,33 @@ def _complete(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_tqdm(module: Any) -> Iterator[None]:
-    original = getattr(module, "tqdm", None)
+def _patched(module: Any, name: str, make: Any) -> Iterator[None]:
+    """Replace ``module.name`` by ``make(original)`` for the duration; nothing when it does not exist."""
+    original = getattr(module, name, None)
     if original is not None:
-        module.tqdm = lambda iterable=None, *args, **kwargs: iterable
+        setattr(module, name, make(original))
     try:
         yield
     finally:
         if original is not None:
-            module.tqdm = original
+            setattr(module, name, original)
+
+
+def _conversion_patches(gguf_utils: Any) -> contextlib.ExitStack:
+    """Fixes for transformers' GGUF reader, only while converting (they halve the conversion time).
+
+    Its progress bar ignores transformers' switch and would scribble over the terminal UI; it
+    rebuilds gguf's tensor-name map (a pure function of architecture and depth) once per module,
+    about 400 times for a 30-layer model; and it parses the file three times. (Module attributes:
+    a conversion runs once, under the judge's load lock.)"""
+    import gguf  # noqa: PLC0415
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(_patched(gguf_utils, "tqdm", lambda _original: lambda iterable=None, *args, **kwargs: iterable))
+    stack.enter_context(_patched(gguf, "get_tensor_name_map", functools.lru_cache(maxsize=8)))
+    # The config, the tokenizer and the weights each parse the whole file (its vocabulary is slow to read): once is enough.
+    stack.enter_context(_patched(gguf, "GGUFReader", functools.lru_cache(maxsize=2)))
+    return stack
 
 
 def convert_gguf(gguf: Path, root: Path | None = None) -> Path:
@@ -155,11 +174,11 @@ def convert_gguf(gguf: Path, root: Path | None = None) -> Path:
         # from_pretrained(folder, gguf_file=...) needs accelerate for the weights and, in transformers 5,
         # returns a GGUF-quantised model that cannot be saved; the config and tokenizer readers work,
         # and the checkpoint reader de-quantises the weights into a plain model.
-        config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
-        with no_init_weights():  # every weight is overwritten below (checked), so skip the random init
-            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        with _quiet_tqdm(gguf_utils):  # its progress bar ignores transformers' switch and would scribble over the UI
+        with _conversion_patches(gguf_utils):
+            config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+            with no_init_weights():  # every weight is overwritten below (checked), so skip the random init
+                model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
             tensors = gguf_utils.load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model, torch_dtype=torch.float32)["tensors"]
         result = model.load_state_dict(tensors, strict=False)
         tied = set(getattr(model, "_tied_weights_keys", None) or ()) if getattr(config, "tie_word_embeddings", False) else set()
@@ -168,7 +187,7 @@ def convert_gguf(gguf: Path, root: Path | None = None) -> Path:
             raise ValueError(f"GGUF tensors do not fit the model (missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]})")
         model.tie_weights()
         # Half the disk: de-quantised 4/8-bit weights lose nothing that matters in float16, unless they overflow it.
-        if all(bool(p.detach().isfinite().all()) and float(p.detach().abs().max()) < FP16_MAX for p in model.parameters()):
+        if all(float(p.detach().abs().max()) < FP16_MAX for p in model.parameters()):  # False for NaN too
             model = model.to(torch.float16)
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
@@ -282,7 +301,7 @@ class TokenCount:
     padding: int = 0  # pad positions in the suffix batches (computed, then discarded)
     feedback: int = 0  # the feedback prompt and the generated tokens
     forward_calls: int = 0
-    no_reuse: int = 0  # what running prefix + suffix per query would have cost
+    no_reuse: int = 0  # what running the whole prefix again for every query and for the feedback would cost
 
     @property
     def total(self) -> int:
@@ -308,10 +327,28 @@ class PrefixState:
 class Scorer:
     """Runs one prefix once and label queries / a greedy continuation from its cache."""
 
-    def __init__(self, runtime: Runtime, *, reuse_prefix: bool = True, max_batch: int = 16):
+    def __init__(self, runtime: Runtime, *, reuse_prefix: bool = True, max_batch: int = 16, pad_budget: float | None = None):
         self.rt = runtime
         self.reuse_prefix = reuse_prefix
         self.max_batch = max(1, max_batch)
+        # On a CPU every padded position costs as much as a real one, so a batch is closed before its padding
+        # exceeds this fraction of its real tokens; a GPU computes the padding in parallel, so one batch.
+        self.pad_budget = pad_budget if pad_budget is not None else (0.25 if runtime.device.type == "cpu" else float("inf"))
+
+    def batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices of the queries, shortest first, grouped into batches (max_batch rows, bounded padding)."""
+        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+        groups: list[list[int]] = []
+        for index in order:
+            group = groups[-1] if groups else None
+            if group is not None and len(group) < self.max_batch:
+                real = sum(lengths[i] for i in group) + lengths[index]
+                padding = lengths[index] * (len(group) + 1) - real  # the newcomer is the longest: everyone pads to it
+                if padding <= self.pad_budget * real:
+                    group.append(index)
+                    continue
+            groups.append([index])
+        return groups
 
     def _tensor(self, rows: list[list[int]]) -> "torch.Tensor":
         import torch  # noqa: PLC0415
@@ -344,7 +381,7 @@ class Scorer:
         out: list[dict[str, float] | None] = [None] * len(queries)
         for query in queries:
             count.no_reuse += state.length + len(query.ids)
-        order = sorted(range(len(queries)), key=lambda i: len(queries[i].ids))  # similar lengths share a batch: less padding
+        order = sorted(range(len(queries)), key=lambda i: len(queries[i].ids))
         with torch.inference_mode():
             if not self.reuse_prefix:
                 for index in order:
@@ -355,8 +392,7 @@ class Scorer:
                     count.forward_calls += 1
                     out[index] = self._read(logits[0], queries[index].labels)
             else:
-                for start in range(0, len(order), self.max_batch):
-                    chunk = order[start : start + self.max_batch]
+                for chunk in self.batches([len(q.ids) for q in queries]):
                     width = max(len(queries[i].ids) for i in chunk)
                     pad = self.rt.tokenizer.pad_token_id if self.rt.tokenizer.pad_token_id is not None else next(iter(self.rt.eos_ids), 0)
                     rows = [queries[i].ids + [pad] * (width - len(queries[i].ids)) for i in chunk]
@@ -409,6 +445,7 @@ class Scorer:
                 positions = torch.arange(position, position + len(step), device=self.rt.device).unsqueeze(0)
                 logits = self.rt.model(input_ids=self._tensor([step]), position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
                 count.feedback += len(step)
+                count.no_reuse += len(step) + (state.length if self.reuse_prefix and position == state.length else 0)
                 count.forward_calls += 1
                 position += len(step)
                 token = int(logits[0, -1].argmax())

@@ -317,6 +317,26 @@ def test_too_long_for_the_context_is_ungraded_not_truncated(tiny_judge: LocalJud
     assert "context" in grade.ungraded_reason and calls.calls == []
 
 
+def test_device_auto_is_cuda_when_available_else_cpu_fp32(tiny_model: Path, formula) -> None:
+    import torch
+
+    question, rubric = formula
+    auto = LocalJudge(str(tiny_model), device="auto", feedback=False, nonce_key=KEY)
+    runtime = auto.load()
+    if not torch.cuda.is_available():
+        assert runtime.device.type == "cpu" and runtime.dtype == torch.float32
+        with pytest.raises(JudgeUnavailable, match="no CUDA GPU"):
+            LocalJudge(str(tiny_model), device="cuda").load()
+        return
+    # On a GPU: bf16 (or fp16), the same mechanics, probabilities close to the CPU's fp32 ones.
+    assert runtime.device.type == "cuda" and runtime.dtype in (torch.bfloat16, torch.float16)
+    on_gpu = auto.grade(question, rubric, ZH)
+    on_cpu = LocalJudge(str(tiny_model), device="cpu", feedback=False, nonce_key=KEY).grade(question, rubric, ZH)
+    _check_distributions(on_gpu, rubric)
+    for gpu, cpu in zip(on_gpu.verdicts, on_cpu.verdicts):
+        assert gpu.probabilities["covered"] == pytest.approx(cpu.probabilities["covered"], abs=0.05)
+
+
 def test_load_happens_once_across_threads(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from interviewer.judges import local_model
 

@@ -476,21 +476,7 @@ class Engine:
         for m in grade.misconceptions:
             session.add(MisconceptionRow(turn_id=turn.id, misconception_id=m.misconception_id, evidence=m.evidence, penalty=m.penalty))
         meta = grade.meta
-        session.add(
-            JudgeRunRow(
-                turn_id=turn.id,
-                backend=meta.backend,
-                model=meta.model,
-                prompt_version=meta.prompt_version,
-                latency_ms=meta.latency_ms,
-                raw_output=meta.raw_output,
-                tokens_processed=meta.tokens_processed,
-                samples=meta.samples,
-                fallback_from=meta.fallback_from,
-                error=meta.error,
-                created_at=_utc(at),
-            )
-        )
+        session.add(JudgeRunRow(turn_id=turn.id, created_at=_utc(at), **meta.model_dump()))  # every JudgeMeta field is a column
         turn.flags_json = json.dumps([f.value if hasattr(f, "value") else str(f) for f in grade.flags])
         turn.judge_backend = meta.backend
         turn.feedback = grade.feedback

@@ -413,3 +413,31 @@ def test_export_markdown_and_json_hold_the_whole_transcript(engine: Engine, cloc
     assert data["turns"][0]["verdicts"][0]["statement"]
     with pytest.raises(EngineError, match="unknown export format"):
         engine.export(info.id, "pdf")
+
+
+def test_a_question_removed_from_the_bank_mid_round_is_passed_over_and_its_answer_kept(tmp_path: Path, clock: Clock) -> None:
+    import dataclasses
+
+    path = tmp_path / "edited.db"
+    first = Engine(path, bank=BANK, clock=clock)
+    info = first.start("general", seed=60)
+    q1 = first.next_question(info.id)
+    first.submit(q1.turn_id, strong_answer(q1.question_id))  # saved, not graded
+    q2 = first.next_question(info.id)  # open when the app closes
+    first.close()
+    plan = [q.id for q in pick_questions(load_profiles(BANK)["general"], BANK, 60)]
+    gone = {q1.question_id, q2.question_id}
+    edited = dataclasses.replace(
+        BANK,
+        questions={k: v for k, v in BANK.questions.items() if k not in gone},
+        rubrics={k: v for k, v in BANK.rubrics.items() if k not in gone},
+    )
+    second = Engine(path, bank=edited, clock=clock)
+    [graded] = second.grade_pending(info.id)
+    assert graded.state is GradeState.ungraded and "no longer in the bank" in graded.ungraded_reason
+    assert graded.answer == strong_answer(q1.question_id)
+    nxt = second.next_question(info.id)
+    assert nxt.question_id == plan[2] and nxt.number == 3
+    summary = second.finish(info.id)
+    assert [t.question_id for t in summary.turns] == [q1.question_id]
+    second.close()

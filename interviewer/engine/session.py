@@ -288,12 +288,19 @@ class Engine:
             if used >= srow.total_time_s:
                 return None
             open_turn = next((t for t in turns if t.answer is None), None)
+            if open_turn is not None and self._askable(open_turn.question_id) is None:
+                session.delete(open_turn)  # its question was removed from the bank since
+                turns.remove(open_turn)
+                open_turn = None
             if open_turn is None:
-                plan = json.loads(srow.plan_json)
-                number = sum(1 for t in turns if not t.is_followup) + 1
-                if number > len(plan):
+                # The first planned question not asked yet that the bank can still grade
+                # (a question removed from the bank since the round started is passed over).
+                asked = {t.question_id for t in turns if not t.is_followup}
+                upcoming = [(i + 1, qid) for i, qid in enumerate(json.loads(srow.plan_json)) if qid not in asked and self._askable(qid)]
+                if not upcoming:
                     return None
-                question = self.bank.question(plan[number - 1])
+                number, qid = upcoming[0]
+                question = self.bank.question(qid)
                 open_turn = TurnRow(
                     id=uuid.uuid4().hex[:16],
                     session_id=srow.id,
@@ -307,6 +314,10 @@ class Engine:
             session.add(open_turn)
             session.flush()
             return self._question_view(srow, open_turn, profile, now)
+
+    def _askable(self, question_id: str) -> Question | None:
+        question = self.bank.questions.get(question_id)
+        return question if question is not None and self.bank.rubric(question_id) is not None else None
 
     def _question_view(self, srow: SessionRow, turn: TurnRow, profile: Profile, now: datetime) -> QuestionView:
         question = self.bank.question(turn.question_id)
@@ -346,7 +357,7 @@ class Engine:
 
     def _followup_text(self, question: Question, keypoint_id: str | None) -> str:
         rubric = self.bank.rubric(question.id)
-        if rubric is None or keypoint_id is None:
+        if rubric is None or keypoint_id is None or keypoint_id not in {k.id for k in rubric.keypoints}:
             return question.text
         keypoint = rubric.keypoint(keypoint_id)
         return keypoint.followup or f"关于「{question.text}」，再具体说说：{keypoint.statement.split('，')[0]}？"
@@ -417,7 +428,10 @@ class Engine:
         rubric = self.bank.rubric(turn.question_id)
         if rubric is None or not turn.is_followup or turn.followup_keypoint is None:
             return rubric
-        keypoint = rubric.keypoint(turn.followup_keypoint)
+        try:
+            keypoint = rubric.keypoint(turn.followup_keypoint)
+        except KeyError:  # the rubric was edited since the follow-up was asked
+            return None
         return Rubric(question=rubric.question, style=rubric.style, keypoints=[keypoint], misconceptions=rubric.misconceptions, reference_answer=rubric.reference_answer)
 
     def grade(self, turn_id: str, *, judge: str | None = None) -> TurnResult:
@@ -434,12 +448,12 @@ class Engine:
                 return self._turn_result(session, turn)
             answer = turn.answer
             backend = judge or srow.judge
-        question = self.bank.question(turn.question_id)
-        rubric = self._rubric_for(turn)
+        question = self.bank.questions.get(turn.question_id)
+        rubric = self._rubric_for(turn) if question else None
         started = self.clock()
-        if rubric is None:
+        if question is None or rubric is None:
             grade = None
-            reason = f"no rubric for {question.id}"
+            reason = f"{turn.question_id} is no longer in the bank or has no rubric; the answer is kept"
         else:
             try:
                 grade = self.judge(backend).grade(question, rubric, answer)
@@ -448,7 +462,7 @@ class Engine:
                 grade = None
                 reason = f"{type(exc).__name__}: {exc}"
         if grade is None:
-            grade = Grade(question_id=question.id, flags=["ungraded"], ungraded_reason=reason, meta=JudgeMeta(backend=backend, error=reason))
+            grade = Grade(question_id=turn.question_id, flags=["ungraded"], ungraded_reason=reason, meta=JudgeMeta(backend=backend, error=reason))
         with self._write_lock, self.db.session() as session:
             turn = self._turn_row(session, turn_id)
             self._store_grade(session, turn, grade, started)

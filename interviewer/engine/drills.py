@@ -52,8 +52,11 @@ class CardLike(Protocol):
     last_score: float | None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC; a naive time is taken to be UTC (sqlmodel already returns stored times aware)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def plan(
@@ -85,15 +88,15 @@ def plan(
     cards = [c for c in cards if allowed(c.question_id)]
     chosen: list[DrillItem] = []
     seen_ids = {c.question_id for c in cards}
-    due = sorted((c for c in cards if _aware(c.due) <= now), key=lambda c: _aware(c.due))
-    chosen += [item(c.question_id, "due", _aware(c.due), c.last_score) for c in due]
+    due = sorted((c for c in cards if as_utc(c.due) <= now), key=lambda c: as_utc(c.due))
+    chosen += [item(c.question_id, "due", as_utc(c.due), c.last_score) for c in due]
     rank = {t: i for i, t in enumerate(weak_topics)}
     taken = {d.question_id for d in chosen}
     weak_seen = sorted(
         (c for c in cards if c.topic in rank and c.question_id not in taken),
         key=lambda c: (rank[c.topic], c.last_score if c.last_score is not None else 0.0, c.question_id),
     )
-    chosen += [item(c.question_id, "weak_topic", _aware(c.due), c.last_score) for c in weak_seen]
+    chosen += [item(c.question_id, "weak_topic", as_utc(c.due), c.last_score) for c in weak_seen]
     topics = weak_topics or ([topic] if topic else [])
     unseen = [q for q in bank.questions.values() if q.id not in seen_ids and allowed(q.id) and (not topics or q.topic in topics)]
     if not topics:

@@ -29,6 +29,7 @@ from interviewer.bank.loader import Bank, load_bank
 from interviewer.bank.models import Question, Rubric
 from interviewer.config import JudgeSettings, Settings, load_settings
 from interviewer.engine import drills
+from interviewer.engine.drills import as_utc
 from interviewer.engine.models import (
     DrillItem,
     GradeState,
@@ -74,17 +75,6 @@ class EngineError(RuntimeError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(moment: datetime) -> datetime:
-    """Aware UTC (sqlmodel stores aware datetimes as UTC and returns them aware)."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _answer_text(answer: str | bytes) -> str:
@@ -163,6 +153,10 @@ class Engine:
         """(company id, display name) for every company tag of the bank."""
         return list(self.bank.taxonomy.companies.items())
 
+    def _topic_name(self, topic: str) -> str:
+        """The display name, or the id of a topic the taxonomy no longer has."""
+        return self.bank.topic_name(topic) if topic in self.bank.taxonomy.topics else topic
+
     def judge_settings(self, backend: str | None = None) -> JudgeSettings:
         current = self.settings.judge
         if backend is None or backend == current.backend:
@@ -210,7 +204,7 @@ class Engine:
 
     # ------------------------------------------------------------------ starting
     def _recent_questions(self, session: Session) -> set[str]:
-        since = _utc(self.clock() - timedelta(days=RECENT_DAYS))
+        since = as_utc(self.clock() - timedelta(days=RECENT_DAYS))
         rows = session.exec(select(TurnRow.question_id).where(col(TurnRow.answered_at) >= since)).all()
         return set(rows)
 
@@ -247,7 +241,7 @@ class Engine:
             question_count=len(plan),
             plan_json=json.dumps(plan),
             total_time_s=total,
-            started_at=_utc(self.clock()),
+            started_at=as_utc(self.clock()),
         )
         session.add(row)
         session.flush()
@@ -310,7 +304,7 @@ class Engine:
                     topic=question.topic,
                     time_limit_s=profile.time_limit(question.kind),
                 )
-            open_turn.shown_at = _utc(now)  # a resumed question gets a fresh deadline
+            open_turn.shown_at = as_utc(now)  # a resumed question gets a fresh deadline
             session.add(open_turn)
             session.flush()
             return self._question_view(srow, open_turn, profile, now)
@@ -383,17 +377,20 @@ class Engine:
             return f"提示 {turn.hints_used}（扣 {self.profile(srow.profile).hint_penalty:g} 分）：可以从「{cue}」这个角度展开。"
 
     # ------------------------------------------------------------------ answering
+    def _take_answer(self, session: Session, turn_id: str, now: datetime, time_taken_s: float | None) -> tuple[TurnRow, float]:
+        """The open turn, stamped as answered now; with the seconds it took (given, or since it was shown)."""
+        turn = self._turn_row(session, turn_id)
+        if turn.answer is not None:
+            raise EngineError("this question was already answered")
+        shown = as_utc(turn.shown_at) or now
+        turn.answered_at = as_utc(now)
+        return turn, (time_taken_s if time_taken_s is not None else (now - shown).total_seconds())
+
     def submit(self, turn_id: str, answer: str | bytes, *, time_taken_s: float | None = None, timed_out: bool = False) -> TurnResult:
         """Save the answer now (committed before any grading). Returns it with state ``pending``."""
-        now = self.clock()
         with self._write_lock, self.db.session() as session:
-            turn = self._turn_row(session, turn_id)
-            if turn.answer is not None:
-                raise EngineError("this question was already answered")
-            shown = _aware(turn.shown_at) or now
-            taken = time_taken_s if time_taken_s is not None else (now - shown).total_seconds()
+            turn, taken = self._take_answer(session, turn_id, self.clock(), time_taken_s)
             turn.answer = _answer_text(answer)
-            turn.answered_at = _utc(now)
             turn.time_taken_s = round(max(0.0, taken), 2)
             turn.timed_out = timed_out or taken > turn.time_limit_s + TIMEOUT_GRACE_S
             turn.state = GradeState.pending.value
@@ -402,15 +399,10 @@ class Engine:
             return self._turn_result(session, turn)
 
     def skip(self, turn_id: str, *, time_taken_s: float | None = None) -> TurnResult:
-        now = self.clock()
         with self._write_lock, self.db.session() as session:
-            turn = self._turn_row(session, turn_id)
-            if turn.answer is not None:
-                raise EngineError("this question was already answered")
-            shown = _aware(turn.shown_at) or now
+            turn, taken = self._take_answer(session, turn_id, self.clock(), time_taken_s)
             turn.answer = ""
-            turn.answered_at = _utc(now)
-            turn.time_taken_s = round(time_taken_s if time_taken_s is not None else (now - shown).total_seconds(), 2)
+            turn.time_taken_s = round(taken, 2)
             turn.skipped = True
             turn.state = GradeState.skipped.value
             turn.score = 0.0
@@ -465,15 +457,14 @@ class Engine:
             grade = Grade(question_id=turn.question_id, flags=["ungraded"], ungraded_reason=reason, meta=JudgeMeta(backend=backend, error=reason))
         with self._write_lock, self.db.session() as session:
             turn = self._turn_row(session, turn_id)
-            self._store_grade(session, turn, grade, started)
+            self._store_grade(session, turn, grade, started, rubric)
             return self._turn_result(session, turn)
 
-    def _store_grade(self, session: Session, turn: TurnRow, grade: Grade, at: datetime) -> None:
+    def _store_grade(self, session: Session, turn: TurnRow, grade: Grade, at: datetime, rubric: Rubric | None) -> None:
         first_grade = not session.exec(select(ReviewLogRow.id).where(ReviewLogRow.turn_id == turn.id)).first()
         previous = turn.score if turn.state == GradeState.graded.value and not turn.is_followup else None
         session.exec(delete(VerdictRow).where(VerdictRow.turn_id == turn.id))
         session.exec(delete(MisconceptionRow).where(MisconceptionRow.turn_id == turn.id))
-        rubric = self._rubric_for(turn)
         weights = {k.id: k.weight for k in rubric.keypoints} if rubric else {}
         for v in grade.verdicts:
             session.add(
@@ -490,7 +481,7 @@ class Engine:
         for m in grade.misconceptions:
             session.add(MisconceptionRow(turn_id=turn.id, misconception_id=m.misconception_id, evidence=m.evidence, penalty=m.penalty))
         meta = grade.meta
-        session.add(JudgeRunRow(turn_id=turn.id, created_at=_utc(at), **meta.model_dump()))  # every JudgeMeta field is a column
+        session.add(JudgeRunRow(turn_id=turn.id, created_at=as_utc(at), **meta.model_dump()))  # every JudgeMeta field is a column
         turn.flags_json = json.dumps([f.value if hasattr(f, "value") else str(f) for f in grade.flags])
         turn.judge_backend = meta.backend
         turn.feedback = grade.feedback
@@ -515,7 +506,7 @@ class Engine:
 
     def _count_day(self, session: Session, turn: TurnRow, previous: float | None = None) -> None:
         """Per-day sums for the trend; a regrade replaces the previous score."""
-        day = (turn.answered_at or _utc(self.clock())).date().isoformat()
+        day = (turn.answered_at or as_utc(self.clock())).date().isoformat()
         stat = session.get(DailyStatRow, day) or DailyStatRow(day=day)
         if previous is not None:
             stat.score_sum -= previous
@@ -527,17 +518,17 @@ class Engine:
     def _review_card(self, session: Session, turn: TurnRow) -> None:
         """The question's drill card is reviewed (fsrs) with a rating from the score."""
         score = turn.score or 0.0
-        when = _aware(turn.answered_at) or self.clock()
+        when = as_utc(turn.answered_at) or self.clock()
         card_row = session.get(DrillCardRow, turn.question_id)
         card_json, due, log = drills.review(card_row.card_json if card_row else None, score, when)
         if card_row is None:
-            card_row = DrillCardRow(question_id=turn.question_id, topic=turn.topic, card_json=card_json, due=_utc(due))
+            card_row = DrillCardRow(question_id=turn.question_id, topic=turn.topic, card_json=card_json, due=as_utc(due))
         card_row.card_json = card_json
-        card_row.due = _utc(due)
+        card_row.due = as_utc(due)
         card_row.last_score = score
         card_row.reviews += 1
         session.add(card_row)
-        session.add(ReviewLogRow(question_id=turn.question_id, turn_id=turn.id, rating=log["rating"], score=score, log_json=json.dumps(log), reviewed_at=_utc(when)))
+        session.add(ReviewLogRow(question_id=turn.question_id, turn_id=turn.id, rating=log["rating"], score=score, log_json=json.dumps(log), reviewed_at=as_utc(when)))
 
     def _maybe_followup(self, session: Session, turn: TurnRow, grade: Grade) -> None:
         srow = session.get(SessionRow, turn.session_id)
@@ -634,7 +625,7 @@ class Engine:
             session.exec(delete(TurnRow).where(TurnRow.session_id == srow.id, col(TurnRow.answer).is_(None)))
             if srow.status == SessionStatus.active.value:
                 srow.status = status.value
-                srow.finished_at = _utc(self.clock())
+                srow.finished_at = as_utc(self.clock())
                 session.add(srow)
             return srow.id
 
@@ -659,7 +650,7 @@ class Engine:
                 query = query.where(SessionRow.profile == profile)
             if since:
                 start = since if isinstance(since, datetime) else datetime(since.year, since.month, since.day, tzinfo=UTC)
-                query = query.where(col(SessionRow.started_at) >= _utc(start))
+                query = query.where(col(SessionRow.started_at) >= as_utc(start))
             if status:
                 query = query.where(SessionRow.status == status.value)
             query = query.order_by(col(SessionRow.started_at).desc())
@@ -690,8 +681,8 @@ class Engine:
             profile=row.profile,
             profile_name=name,
             status=SessionStatus(row.status),
-            started_at=_aware(row.started_at),
-            finished_at=_aware(row.finished_at),
+            started_at=as_utc(row.started_at),
+            finished_at=as_utc(row.finished_at),
             seed=row.seed,
             judge=row.judge,
             question_count=row.question_count,
@@ -728,7 +719,7 @@ class Engine:
             question_id=turn.question_id,
             question_text=text,
             topic=turn.topic,
-            topic_name=self.bank.topic_name(turn.topic) if turn.topic in self.bank.taxonomy.topics else turn.topic,
+            topic_name=self._topic_name(turn.topic),
             is_followup=turn.is_followup,
             followup_keypoint=turn.followup_keypoint,
             answer=turn.answer or "",
@@ -765,7 +756,7 @@ class Engine:
             judge_model=run.model if run else "",
             fallback_from=run.fallback_from if run else None,
             answer_graded=turn.answer_graded,
-            answered_at=_aware(turn.answered_at),
+            answered_at=as_utc(turn.answered_at),
         )
 
     def turn(self, turn_id: str) -> TurnResult:
@@ -790,10 +781,10 @@ class Engine:
         result = [
             TopicMastery(
                 topic=r.topic,
-                topic_name=self.bank.topic_name(r.topic) if r.topic in self.bank.taxonomy.topics else r.topic,
+                topic_name=self._topic_name(r.topic),
                 mastery=r.mastery,
                 attempts=r.attempts,
-                last_seen=_aware(r.last_seen),
+                last_seen=as_utc(r.last_seen),
                 missed_keypoints=json.loads(r.missed_json),
             )
             for r in rows
@@ -820,7 +811,7 @@ class Engine:
             graded = by_state.get("graded", 0)
             sessions = session.exec(select(func.count()).select_from(SessionRow)).one()
             days = session.exec(select(DailyStatRow).order_by(col(DailyStatRow.day))).all()
-            due = session.exec(select(func.count()).select_from(DrillCardRow).where(col(DrillCardRow.due) <= _utc(now))).one()
+            due = session.exec(select(func.count()).select_from(DrillCardRow).where(col(DrillCardRow.due) <= as_utc(now))).one()
         total_answers = sum(d.answers for d in days)
         mean = round(sum(d.score_sum for d in days) / total_answers, 2) if total_answers else None
         trend = [TrendPoint(day=d.day, mean_score=round(d.score_sum / d.answers, 2), answers=d.answers) for d in days if d.answers]

@@ -83,7 +83,7 @@ class Database:
                     migrate.upgrade(conn, tables)
         except DBAPIError as exc:
             raise self.error(exc) from exc
-        except (migrate.SchemaTooNew, RuntimeError) as exc:
+        except RuntimeError as exc:  # from migrate: schema too new, or not our database
             raise DatabaseError(f"{self.path or self.url}: {exc}") from exc
 
     def error(self, exc: DBAPIError) -> DatabaseError:

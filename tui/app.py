@@ -80,6 +80,10 @@ class InterviewerApp(App[None]):
 
         return HomeScreen()
 
+    def show_error(self, exc: BaseException, *, prefix: str = "", severity: str = "error") -> None:
+        """Tell the user what went wrong (no traceback); screens report their errors through this."""
+        self.notify(f"{prefix}{describe_error(exc)}", severity=severity)
+
     def on_mount(self) -> None:
         # Paint the home screen first, then load the engine (its imports would compete for the GIL).
         self.call_after_refresh(self._boot)
@@ -128,7 +132,7 @@ class InterviewerApp(App[None]):
         try:
             waiting = [s for s in self.engine.sessions(limit=200) if s.pending and s.status.value != "active"]
         except Exception as exc:  # noqa: BLE001
-            self.notify(describe_error(exc), severity="error")
+            self.show_error(exc)
             return
         started = sum(self.grade_waiting(s.id, include_ungraded=False) for s in waiting)
         if started:
@@ -224,7 +228,7 @@ class InterviewerApp(App[None]):
         try:
             info = self.engine.start(profile_id, judge=judge)
         except Exception as exc:  # noqa: BLE001
-            self.notify(describe_error(exc), severity="error")
+            self.show_error(exc)
             return
         if info.judge != "offline":
             self.warm_up(info.judge)
@@ -239,7 +243,7 @@ class InterviewerApp(App[None]):
         try:
             info = self.engine.start_drill(topic=topic, company=company, count=count)
         except Exception as exc:  # noqa: BLE001
-            self.notify(describe_error(exc), severity="error")
+            self.show_error(exc)
             return
         self.push_screen(InterviewScreen(info))
 
@@ -252,7 +256,7 @@ class InterviewerApp(App[None]):
         try:
             info = self.engine.resume(session_id)
         except Exception as exc:  # noqa: BLE001
-            self.notify(describe_error(exc), severity="error")
+            self.show_error(exc)
             return
         if info.pending:
             self.grade_waiting(info.id)

@@ -77,9 +77,7 @@ class DrillScreen(Screen[None]):
             plan = engine.drill_plan(topic=topic, company=company, limit=count)
             stats = engine.stats()
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         self.plan = plan
         head = Text()

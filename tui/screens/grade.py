@@ -50,9 +50,7 @@ class GradeScreen(Screen[None]):
         try:
             self.turn = engine.turn(self.turn_ids[self.index])
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         self.sub_title = f"评分详情 · {self.index + 1}/{len(self.turn_ids)}"
         self.query_one("#grade", Static).update(grade_renderable(self.turn))

@@ -92,9 +92,7 @@ class HomeScreen(Screen[None]):
             interrupted = engine.interrupted()
             stats = engine.stats()
         except Exception as exc:  # noqa: BLE001 - a database problem: say so, keep the screen usable
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         listing = self.query_one("#interrupted", OptionList)
         listing.clear_options()

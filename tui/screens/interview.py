@@ -79,9 +79,7 @@ class InterviewScreen(Screen[None]):
         try:
             question = engine.next_question(self.session.id)
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         if question is not None:
             self.show(question)
@@ -136,9 +134,7 @@ class InterviewScreen(Screen[None]):
         try:
             engine.submit(q.turn_id, answer, time_taken_s=round(taken, 2), timed_out=timed_out)
         except Exception as exc:  # noqa: BLE001 - nothing was saved: keep the answer on screen
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(f"回答没有保存：{describe_error(exc)}", severity="error")
+            self.app.show_error(exc, prefix="回答没有保存：")
             countdown.start(max(1.0, countdown.remaining))
             return
         self.current = None
@@ -162,9 +158,7 @@ class InterviewScreen(Screen[None]):
         try:
             engine.skip(q.turn_id, time_taken_s=round(countdown.elapsed, 2))
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         countdown.stop()
         self.current = None
@@ -180,9 +174,7 @@ class InterviewScreen(Screen[None]):
         try:
             text = engine.hint(q.turn_id)
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="warning")
+            self.app.show_error(exc, severity="warning")
             return
         self.hints.append(text)
         hint = self.query_one("#hint", Static)
@@ -209,9 +201,7 @@ class InterviewScreen(Screen[None]):
         try:
             engine.finish(self.session.id)
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             self.finished = False
             return
         from tui.screens.summary import SummaryScreen  # noqa: PLC0415

@@ -81,9 +81,7 @@ class ReviewScreen(Screen[None]):
         try:
             sessions = engine.sessions(profile=profile if isinstance(profile, str) else None, since=since, limit=500)
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         table = self.query_one("#sessions", DataTable)
         row = table.cursor_row

@@ -57,9 +57,7 @@ class StatsScreen(Screen[None]):
         try:
             stats = engine.stats()
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         self.stats = stats
         head = Text()

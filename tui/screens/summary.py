@@ -39,9 +39,7 @@ def export_session(app: InterviewerApp, session_id: str, fmt: str) -> None:
     try:
         summary = engine.summary(session_id)
     except Exception as exc:  # noqa: BLE001
-        from tui.app import describe_error  # noqa: PLC0415
-
-        app.notify(describe_error(exc), severity="error")
+        app.show_error(exc)
         return
 
     def write(answer: str | None) -> None:
@@ -106,9 +104,7 @@ class SummaryScreen(Screen[None]):
         try:
             self.summary = summary = engine.summary(self.session_id)
         except Exception as exc:  # noqa: BLE001
-            from tui.app import describe_error  # noqa: PLC0415
-
-            self.app.notify(describe_error(exc), severity="error")
+            self.app.show_error(exc)
             return
         info = summary.session
         self.sub_title = ("本轮总结 · " if self.end_of_round else "面试记录 · ") + info.profile_name

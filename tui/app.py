@@ -27,7 +27,7 @@ from tui.commands import InterviewerCommands
 from tui.styles import CSS as STYLES
 
 if TYPE_CHECKING:
-    from interviewer.engine import Engine, ProfileInfo, SessionInfo, TurnResult
+    from interviewer.engine import Engine, ProfileInfo, TurnResult
 
 ERROR_TITLES = {
     "DatabaseError": "数据库无法使用",

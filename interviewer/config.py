@@ -20,22 +20,27 @@ APP = "interviewer"
 JudgeBackend = Literal["offline", "openai", "local"]
 
 
-def config_dir() -> Path:
-    env = os.environ.get("INTERVIEWER_CONFIG_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_config_dir  # noqa: PLC0415
+def _user_dir(env: str, kind: str) -> Path:
+    """``$env`` when set, else the platform's user folder of this kind (config, data, cache)."""
+    configured = os.environ.get(env)
+    if configured:
+        return Path(configured)
+    import platformdirs  # noqa: PLC0415
 
-    return Path(user_config_dir(APP))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False))
+
+
+def config_dir() -> Path:
+    return _user_dir("INTERVIEWER_CONFIG_DIR", "config")
 
 
 def data_dir() -> Path:
-    env = os.environ.get("INTERVIEWER_DATA_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir  # noqa: PLC0415
+    return _user_dir("INTERVIEWER_DATA_DIR", "data")
 
-    return Path(user_data_dir(APP))
+
+def cache_dir() -> Path:
+    """Derived files that can be rebuilt: the bank's JSON cache, converted model weights."""
+    return _user_dir("INTERVIEWER_CACHE_DIR", "cache")
 
 
 def config_path() -> Path:

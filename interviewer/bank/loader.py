@@ -438,12 +438,9 @@ def _fingerprint(bank_dir: Path, rubric_dir: Path) -> str:
 def _cache_dir() -> Path | None:
     if os.environ.get("INTERVIEWER_NO_CACHE"):
         return None
-    configured = os.environ.get("INTERVIEWER_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_cache_dir
+    from interviewer.config import cache_dir  # noqa: PLC0415
 
-    return Path(user_cache_dir("interviewer", appauthor=False))
+    return cache_dir()
 
 
 def load_bank(bank_dir: Path | None = None, rubric_dir: Path | None = None) -> Bank:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interviewer.config import cache_dir
 from interviewer.judges.base import JudgeUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,15 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 INSTALL_HINT = "install the local-judge extra: pip install -e '.[local]' (torch, transformers, gguf)"
 GGUF_CACHE_FORMAT = "1"  # bump to invalidate converted copies when the conversion changes
 FP16_MAX = 65000.0
-
-
-def cache_root() -> Path:
-    env = os.environ.get("INTERVIEWER_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir  # noqa: PLC0415
-
-    return Path(user_cache_dir("interviewer"))
 
 
 def _import_torch() -> Any:
@@ -119,7 +111,7 @@ def gguf_cache_folder(gguf: Path, root: Path | None = None) -> Path:
     stat = gguf.stat()
     key = hashlib.sha256(f"{GGUF_CACHE_FORMAT}|{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", gguf.stem)[:60]
-    return (root or cache_root()) / "gguf" / f"{stem}-{key}"
+    return (root or cache_dir()) / "gguf" / f"{stem}-{key}"
 
 
 def _complete(folder: Path) -> bool:
